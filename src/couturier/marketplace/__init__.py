@@ -1,0 +1,31 @@
+"""The marketplace data model and its simulator: the world every other layer trains and tests on.
+
+No real counterfeit data set is public, so couturier simulates a marketplace whose generative story
+is written down (``docs/simulator.md``) and whose ground truth is known, down to an oracle: the
+Bayes-optimal probability that each listing is counterfeit.
+
+>>> from couturier.marketplace import SimulationConfig, simulate
+>>> market = simulate(SimulationConfig.of(listings=500, seed=1), "/tmp/market")  # doctest: +SKIP
+>>> market.read("listings").shape  # doctest: +SKIP
+(500, 14)
+"""
+
+from couturier.marketplace._config import SimulationConfig
+from couturier.marketplace._flaws import FLAWS, VIEWS
+from couturier.marketplace._scenarios import SCENARIOS
+from couturier.marketplace._schemas import DATA_SCHEMAS, TABLE_SCHEMAS, TABLES, validate
+from couturier.marketplace._simulator import simulate
+from couturier.marketplace._store import Marketplace
+
+__all__ = [
+    "DATA_SCHEMAS",
+    "FLAWS",
+    "SCENARIOS",
+    "TABLES",
+    "TABLE_SCHEMAS",
+    "VIEWS",
+    "Marketplace",
+    "SimulationConfig",
+    "simulate",
+    "validate",
+]

@@ -1,0 +1,121 @@
+"""One settings object for the whole platform, read from ``COUTURIER_*`` environment variables.
+
+Two profiles:
+
+* ``local`` (default): every store lives under ``COUTURIER_HOME`` (default ``./.couturier``);
+  nothing to set up.
+* ``production``: the servers are named explicitly. A missing one stops the process at start-up
+  with the variable's name and an example value, instead of failing later mid-request.
+
+Example::
+
+    >>> from couturier.settings import Settings
+    >>> s = Settings(home="/tmp/c")
+    >>> str(s.paths.marketplace)
+    '/tmp/c/marketplace'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from couturier.errors import SettingsError
+
+__all__ = ["PRODUCTION_REQUIRED", "Paths", "Settings", "get_settings"]
+
+Profile = Literal["local", "production"]
+
+#: What the production profile cannot start without: field -> an example value for the message.
+PRODUCTION_REQUIRED: dict[str, str] = {
+    "redis_url": "redis://redis.internal:6379/0",
+    "postgres_dsn": "postgresql://couturier:secret@postgres.internal:5432/couturier",
+    "object_store_uri": "s3://couturier-artifacts/prod",
+}
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where each local store lives. All under ``home``."""
+
+    home: Path
+
+    @property
+    def marketplace(self) -> Path:
+        return self.home / "marketplace"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def features(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def predictions(self) -> Path:
+        return self.home / "predictions"
+
+
+class Settings(BaseSettings):
+    """The platform's configuration. Every field is ``COUTURIER_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="COUTURIER_", extra="ignore", frozen=True)
+
+    profile: Profile = "local"
+    home: Path = Path(".couturier")
+    redis_url: str | None = None
+    postgres_dsn: str | None = None
+    object_store_uri: str | None = None
+    mlflow_tracking_uri: str | None = None
+    admin_token: str | None = None
+    seed: int = 7
+
+    @model_validator(mode="after")
+    def _production_needs_servers(self) -> Settings:
+        if self.profile == "production":
+            for field, example in PRODUCTION_REQUIRED.items():
+                if not getattr(self, field):
+                    variable = f"COUTURIER_{field.upper()}"
+                    raise SettingsError(
+                        f"{variable} is not set; the production profile needs it; "
+                        f"set it, e.g. {variable}={example}",
+                        variable=variable,
+                    )
+        return self
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.home.expanduser().absolute())
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Read the environment; turn every validation failure into one readable error."""
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            cause = first.get("ctx", {}).get("error")
+            if isinstance(cause, SettingsError):
+                raise cause from None
+            field = str(first["loc"][0]) if first["loc"] else "?"
+            variable = f"COUTURIER_{field.upper()}"
+            raise SettingsError(
+                f"{variable}={first.get('input')!r} is invalid: {first['msg']}",
+                variable=variable,
+            ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.load()
