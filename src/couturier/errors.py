@@ -2,13 +2,13 @@
 
 The hierarchy::
 
-    CouturierError                      500  base class; never raised itself
-    ├── InvalidInputError               422  a value broke a rule: names the field, the rule, the fix
+    CouturierError                      500  the base class, never raised itself
+    ├── InvalidInputError               422  a value broke a rule: field, rule and fix
     │   └── InvalidParameterError       422  an impossible parameter (count, rate, scenario name)
     ├── NotFoundError                   404  an unknown model, version, alias, run or entity
     ├── ConflictError                   409  the request fits the rules but not the current state
-    ├── SettingsError                   500  the process is misconfigured (a missing or bad variable)
-    └── DependencyUnavailableError      503  a store or server the request needs cannot be reached
+    ├── SettingsError                   500  misconfigured: a missing or bad variable
+    └── DependencyUnavailableError      503  a store or server the request needs is down
 
 Messages state the value, the rule and the fix, in one line, because the CLI prints them as one
 line and the HTTP layer returns them as the ``detail`` of an ``application/problem+json`` body.

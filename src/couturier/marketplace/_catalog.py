@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CATEGORIES", "HOUSES", "Brand", "Product", "build_catalog"]
+__all__ = ["CATEGORIES", "MAX_BRANDS", "Brand", "Product", "build_catalog"]
 
 #: Categories with their reference-price range in EUR (low, high) and a few line names.
 CATEGORIES: dict[str, tuple[float, float, tuple[str, ...]]] = {
@@ -24,7 +24,9 @@ CATEGORIES: dict[str, tuple[float, float, tuple[str, ...]]] = {
 }
 
 # name, glyph, canvas RGB, glyph RGB, hardware RGB, serial format (A letter, 9 digit)
-_HOUSES: tuple[tuple[str, str, tuple[int, int, int], tuple[int, int, int], tuple[int, int, int], str], ...] = (
+_HOUSES: tuple[
+    tuple[str, str, tuple[int, int, int], tuple[int, int, int], tuple[int, int, int], str], ...
+] = (
     ("Maison Aurelle", "quatrefoil", (122, 84, 52), (214, 188, 140), (212, 175, 55), "AA9999"),
     ("Castelvetro", "diamond", (40, 44, 58), (170, 150, 110), (192, 192, 200), "A-9999-AA"),
     ("Hartwell & Finch", "ring", (150, 120, 90), (90, 52, 40), (181, 166, 66), "99AA99"),

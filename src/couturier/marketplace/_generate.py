@@ -116,7 +116,9 @@ def _listing(world: World, i: int, out: _Columns) -> None:
 
     # product
     u_brand, u_cat, u_prod = stream(seed, "product", i).random(3)
-    brand_id = int(np.searchsorted(np.cumsum(world.brand_popularity), u_brand * world.brand_popularity.sum()))
+    brand_id = int(
+        np.searchsorted(np.cumsum(world.brand_popularity), u_brand * world.brand_popularity.sum())
+    )
     brand_id = min(brand_id, c.brands - 1)
     cat_w = scen.category_weights(day)
     cat = _CATEGORY_NAMES[min(int(np.searchsorted(np.cumsum(cat_w), u_cat * cat_w.sum())), 4)]
@@ -131,7 +133,9 @@ def _listing(world: World, i: int, out: _Columns) -> None:
     factory = -1
     z = stream(seed, "flaws", i).standard_normal(6)
     if fake:
-        factory = min(int(np.searchsorted(np.cumsum(weights), u_fac * weights.sum())), len(weights) - 1)
+        factory = min(
+            int(np.searchsorted(np.cumsum(weights), u_fac * weights.sum())), len(weights) - 1
+        )
         z = z + severity * ALL_FACTORIES[factory].delta_array
     deviation = z * NATURAL_SIGMA
 
@@ -144,16 +148,26 @@ def _listing(world: World, i: int, out: _Columns) -> None:
     log_ratio = PriceModel.draw(condition, fake, float(lr.standard_normal()))
     price = max(10.0, round(product.reference_price * float(np.exp(log_ratio))))
     serial_stated = bool(lr.random() < SERIAL_STATED_RATE)
-    malformed_rate = ALL_FACTORIES[factory].malformed_serial_rate if fake else AUTHENTIC_MALFORMED_SERIAL_RATE
+    malformed_rate = (
+        ALL_FACTORIES[factory].malformed_serial_rate if fake else AUTHENTIC_MALFORMED_SERIAL_RATE
+    )
     malformed = bool(lr.random() < malformed_rate)
     serial = _serial(brand.serial_format, lr, malformed)
     opener, detail = lr.integers(0, len(_OPENERS)), lr.integers(0, len(_DETAILS))
     ingest_us = int(lr.exponential(90.0) * 1e6)
-    visible = VISIBILITY[[VIEWS.index(v) for v in views]].any(axis=0)
+    visible: np.ndarray = np.any(VISIBILITY[[VIEWS.index(v) for v in views]], axis=0)
 
     observed_llr = PriceModel.llr(condition, float(np.log(price / product.reference_price)))
     logit = oracle_logit(
-        propensity, observed_llr, z, visible, serial_stated, malformed, ALL_FACTORIES, weights, severity
+        propensity,
+        observed_llr,
+        z,
+        visible,
+        serial_stated,
+        malformed,
+        ALL_FACTORIES,
+        weights,
+        severity,
     )
     description = f"{_OPENERS[opener]} {_DETAILS[detail]}"
     if serial_stated:
@@ -194,7 +208,9 @@ def _listing(world: World, i: int, out: _Columns) -> None:
     pr = stream(seed, "photos", i)
     for j, view in enumerate(views):
         taken_us = listed_us - int(pr.uniform(600, 86_400) * 1e6)
-        image = render_photo(PhotoSpec(brand, cat, view, deviation, condition), pr, camera, c.image_size)
+        image = render_photo(
+            PhotoSpec(brand, cat, view, deviation, condition), pr, camera, c.image_size
+        )
         out.add(
             "photos",
             photo_id=i * 4 + j,
@@ -252,7 +268,9 @@ def _interactions(
     cand = eligible[rng.integers(0, len(eligible), 24)]
     b = world.buyers
     fav_brand = b.favourite_brand[cand] == brand_id
-    affinity = 1.0 + 3.0 * fav_brand + 2.0 * (b.favourite_category[cand] == world.category_index(cat))
+    affinity = (
+        1.0 + 3.0 * fav_brand + 2.0 * (b.favourite_category[cand] == world.category_index(cat))
+    )
     picks = rng.choice(24, size=n_views, p=affinity / affinity.sum())
     times = listed_us + (rng.exponential(2.0, n_views) * _US_PER_DAY).astype(np.int64)
     likes = rng.random(n_views) < 0.06 * (1.0 + 2.0 * fav_brand[picks])

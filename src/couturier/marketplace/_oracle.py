@@ -16,6 +16,8 @@ and ``a(t)`` the severity scale on the listing's day (both move under drift scen
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from couturier.marketplace._flaws import (
@@ -32,7 +34,12 @@ CONDITION_P = np.array([0.12, 0.38, 0.35, 0.15])
 class PriceModel:
     """log(asking price / reference price) ~ Normal, by condition and authenticity."""
 
-    MU = {"new": np.log(0.92), "excellent": np.log(0.78), "good": np.log(0.64), "fair": np.log(0.48)}
+    MU: ClassVar[dict[str, float]] = {
+        "new": np.log(0.92),
+        "excellent": np.log(0.78),
+        "good": np.log(0.64),
+        "fair": np.log(0.48),
+    }
     AUTH_SIGMA = 0.22
     FAKE_SHIFT = -0.28
     FAKE_SIGMA = 0.30

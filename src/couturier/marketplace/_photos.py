@@ -65,9 +65,9 @@ def render_photo(spec: PhotoSpec, rng: np.random.Generator, camera: Camera, size
     px = zoom * size / 96.0  # image pixels per design pixel, for anti-aliasing
     b = spec.brand
     f = spec.flaws
-    canvas_rgb = np.asarray(b.canvas_rgb, np.float32) + np.float32(
-        f[3] * 255.0
-    ) * np.asarray(b.colour_direction, np.float32)
+    canvas_rgb = np.asarray(b.canvas_rgb, np.float32) + np.float32(f[3] * 255.0) * np.asarray(
+        b.colour_direction, np.float32
+    )
     hw_rgb = np.asarray(b.hardware_rgb, np.float32) + np.float32(f[5] * 255.0) * np.asarray(
         b.hardware_direction, np.float32
     )
@@ -120,7 +120,9 @@ def render_photo(spec: PhotoSpec, rng: np.random.Generator, camera: Camera, size
     img *= grad[..., None]
     warm = rng.normal(0.0, 0.015) + camera.warm_cast
     img *= np.array([1.0 + warm, 1.0, 1.0 - warm], dtype=np.float32)
-    img += rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(2.5 * camera.noise_scale)
+    img += rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(
+        2.5 * camera.noise_scale
+    )
     pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
     radius = (rng.uniform(0.2, 0.7) + camera.extra_blur) * size / 96.0
     pil = pil.filter(ImageFilter.GaussianBlur(radius))
@@ -205,7 +207,9 @@ def _metal(x: np.ndarray, y: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     return rgb * shade[..., None]
 
 
-def _silhouette(category: str, x: np.ndarray, y: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray]:
+def _silhouette(
+    category: str, x: np.ndarray, y: np.ndarray, px: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Coverage of the item and of its hardware in the front view."""
     if category == "bag":
         half_w = 24.0 + 0.18 * (y + 8.0)

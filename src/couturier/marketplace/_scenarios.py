@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from couturier.marketplace._catalog import CATEGORIES
 from couturier.marketplace._flaws import DEFAULT_FACTORIES, NEW_FACTORY, Factory
 
 __all__ = ["SCENARIOS", "Camera", "Scenario"]
@@ -139,10 +138,16 @@ class SeasonalShift(Scenario):
 
 SCENARIOS: dict[str, type[Scenario]] = {
     cls.name: cls
-    for cls in (Scenario, NewFactory, AdaptiveCounterfeiters, CameraChange, FraudRing, SeasonalShift)
+    for cls in (
+        Scenario,
+        NewFactory,
+        AdaptiveCounterfeiters,
+        CameraChange,
+        FraudRing,
+        SeasonalShift,
+    )
 }
 
 #: Fraud-ring parameters, shared by the generator and the oracle.
 RING_SELLERS = 12
 RING_FAKE_RATE = 0.5
-

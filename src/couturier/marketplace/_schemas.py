@@ -26,45 +26,111 @@ _S = pa_arrow.string()
 
 TABLE_SCHEMAS: dict[str, pa_arrow.Schema] = {
     "brands": pa_arrow.schema(
-        [("brand_id", _I), ("name", _S), ("glyph", _S), ("canvas_rgb", _S), ("hardware_rgb", _S),
-         ("serial_format", _S), ("spacing_px", _F), ("rotation_deg", _F), ("stitches_per_100px", _F)]
+        [
+            ("brand_id", _I),
+            ("name", _S),
+            ("glyph", _S),
+            ("canvas_rgb", _S),
+            ("hardware_rgb", _S),
+            ("serial_format", _S),
+            ("spacing_px", _F),
+            ("rotation_deg", _F),
+            ("stitches_per_100px", _F),
+        ]
     ),
     "products": pa_arrow.schema(
-        [("product_id", _I), ("brand_id", _I), ("category", _S), ("name", _S),
-         ("reference_price", _F)]
+        [
+            ("product_id", _I),
+            ("brand_id", _I),
+            ("category", _S),
+            ("name", _S),
+            ("reference_price", _F),
+        ]
     ),
     "sellers": pa_arrow.schema(
-        [("seller_id", _I), ("created_at", _TS), ("country", _S), ("prior_sales", _I),
-         ("rating", _F)]
+        [
+            ("seller_id", _I),
+            ("created_at", _TS),
+            ("country", _S),
+            ("prior_sales", _I),
+            ("rating", _F),
+        ]
     ),
     "buyers": pa_arrow.schema(
-        [("buyer_id", _I), ("joined_at", _TS), ("country", _S), ("favourite_brand_id", _I),
-         ("favourite_category", _S), ("budget", _F)]
+        [
+            ("buyer_id", _I),
+            ("joined_at", _TS),
+            ("country", _S),
+            ("favourite_brand_id", _I),
+            ("favourite_category", _S),
+            ("budget", _F),
+        ]
     ),
     "listings": pa_arrow.schema(
-        [("listing_id", _I), ("seller_id", _I), ("product_id", _I), ("brand_id", _I),
-         ("category", _S), ("listed_at", _TS), ("created_at", _TS), ("asking_price", _F),
-         ("currency", _S), ("condition", _S), ("title", _S), ("description", _S),
-         ("serial_number", _S), ("n_photos", _I)]
+        [
+            ("listing_id", _I),
+            ("seller_id", _I),
+            ("product_id", _I),
+            ("brand_id", _I),
+            ("category", _S),
+            ("listed_at", _TS),
+            ("created_at", _TS),
+            ("asking_price", _F),
+            ("currency", _S),
+            ("condition", _S),
+            ("title", _S),
+            ("description", _S),
+            ("serial_number", _S),
+            ("n_photos", _I),
+        ]
     ),
     "truth": pa_arrow.schema(
-        [("listing_id", _I), ("is_counterfeit", pa_arrow.bool_()), ("factory_id", _I),
-         ("seller_propensity", _F), ("fraud_ring", pa_arrow.bool_()), ("severity_scale", _F),
-         *[(f"flaw_{f}", _F) for f in FLAWS],
-         ("visible_flaws", _S), ("oracle_logit", _F), ("oracle_p_counterfeit", _F)]
+        [
+            ("listing_id", _I),
+            ("is_counterfeit", pa_arrow.bool_()),
+            ("factory_id", _I),
+            ("seller_propensity", _F),
+            ("fraud_ring", pa_arrow.bool_()),
+            ("severity_scale", _F),
+            *[(f"flaw_{f}", _F) for f in FLAWS],
+            ("visible_flaws", _S),
+            ("oracle_logit", _F),
+            ("oracle_p_counterfeit", _F),
+        ]
     ),
     "photos": pa_arrow.schema(
-        [("photo_id", _I), ("listing_id", _I), ("position", _I), ("view", _S), ("width", _I),
-         ("height", _I), ("format", _S), ("image", pa_arrow.binary()), ("taken_at", _TS),
-         ("created_at", _TS)]
+        [
+            ("photo_id", _I),
+            ("listing_id", _I),
+            ("position", _I),
+            ("view", _S),
+            ("width", _I),
+            ("height", _I),
+            ("format", _S),
+            ("image", pa_arrow.binary()),
+            ("taken_at", _TS),
+            ("created_at", _TS),
+        ]
     ),
     "verdicts": pa_arrow.schema(
-        [("verdict_id", _I), ("listing_id", _I), ("expert_id", _I), ("verdict", _S),
-         ("decided_at", _TS), ("created_at", _TS)]
+        [
+            ("verdict_id", _I),
+            ("listing_id", _I),
+            ("expert_id", _I),
+            ("verdict", _S),
+            ("decided_at", _TS),
+            ("created_at", _TS),
+        ]
     ),
     "interactions": pa_arrow.schema(
-        [("interaction_id", _I), ("listing_id", _I), ("buyer_id", _I), ("kind", _S),
-         ("occurred_at", _TS), ("created_at", _TS)]
+        [
+            ("interaction_id", _I),
+            ("listing_id", _I),
+            ("buyer_id", _I),
+            ("kind", _S),
+            ("occurred_at", _TS),
+            ("created_at", _TS),
+        ]
     ),
 }
 TABLES: tuple[str, ...] = tuple(TABLE_SCHEMAS)
@@ -89,76 +155,130 @@ _JPEG = pa.Check(lambda s: s.map(lambda b: b[:3] == b"\xff\xd8\xff"), name="is_j
 
 DATA_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "brands": pa.DataFrameSchema(
-        {"brand_id": _id(unique=True), "name": pa.Column(str, unique=True),
-         "glyph": pa.Column(str), "canvas_rgb": pa.Column(str), "hardware_rgb": pa.Column(str),
-         "serial_format": pa.Column(str, pa.Check.str_matches(r"^[A9-]+$")),
-         "spacing_px": pa.Column(float, pa.Check.gt(0)), "rotation_deg": pa.Column(float),
-         "stitches_per_100px": pa.Column(float, pa.Check.gt(0))},
+        {
+            "brand_id": _id(unique=True),
+            "name": pa.Column(str, unique=True),
+            "glyph": pa.Column(str),
+            "canvas_rgb": pa.Column(str),
+            "hardware_rgb": pa.Column(str),
+            "serial_format": pa.Column(str, pa.Check.str_matches(r"^[A9-]+$")),
+            "spacing_px": pa.Column(float, pa.Check.gt(0)),
+            "rotation_deg": pa.Column(float),
+            "stitches_per_100px": pa.Column(float, pa.Check.gt(0)),
+        },
         strict=True,
     ),
     "products": pa.DataFrameSchema(
-        {"product_id": _id(unique=True), "brand_id": _id(), "category": pa.Column(str, pa.Check.isin(_CATS)),
-         "name": pa.Column(str), "reference_price": pa.Column(float, pa.Check.gt(0))},
+        {
+            "product_id": _id(unique=True),
+            "brand_id": _id(),
+            "category": pa.Column(str, pa.Check.isin(_CATS)),
+            "name": pa.Column(str),
+            "reference_price": pa.Column(float, pa.Check.gt(0)),
+        },
         strict=True,
     ),
     "sellers": pa.DataFrameSchema(
-        {"seller_id": _id(unique=True), "created_at": _ts(),
-         "country": pa.Column(str, pa.Check.isin(COUNTRIES)),
-         "prior_sales": pa.Column("int64", pa.Check.ge(0)),
-         "rating": pa.Column(float, pa.Check.in_range(1.0, 5.0), nullable=True)},
+        {
+            "seller_id": _id(unique=True),
+            "created_at": _ts(),
+            "country": pa.Column(str, pa.Check.isin(COUNTRIES)),
+            "prior_sales": pa.Column("int64", pa.Check.ge(0)),
+            "rating": pa.Column(float, pa.Check.in_range(1.0, 5.0), nullable=True),
+        },
         strict=True,
     ),
     "buyers": pa.DataFrameSchema(
-        {"buyer_id": _id(unique=True), "joined_at": _ts(),
-         "country": pa.Column(str, pa.Check.isin(COUNTRIES)), "favourite_brand_id": _id(),
-         "favourite_category": pa.Column(str, pa.Check.isin(_CATS)),
-         "budget": pa.Column(float, pa.Check.gt(0))},
+        {
+            "buyer_id": _id(unique=True),
+            "joined_at": _ts(),
+            "country": pa.Column(str, pa.Check.isin(COUNTRIES)),
+            "favourite_brand_id": _id(),
+            "favourite_category": pa.Column(str, pa.Check.isin(_CATS)),
+            "budget": pa.Column(float, pa.Check.gt(0)),
+        },
         strict=True,
     ),
     "listings": pa.DataFrameSchema(
-        {"listing_id": _id(unique=True), "seller_id": _id(), "product_id": _id(), "brand_id": _id(),
-         "category": pa.Column(str, pa.Check.isin(_CATS)), "listed_at": _ts(), "created_at": _ts(),
-         "asking_price": pa.Column(float, pa.Check.gt(0)),
-         "currency": pa.Column(str, pa.Check.isin(["EUR"])),
-         "condition": pa.Column(str, pa.Check.isin(CONDITIONS)),
-         "title": pa.Column(str, pa.Check.str_length(1, 200)),
-         "description": pa.Column(str, pa.Check.str_length(1, 2000)),
-         "serial_number": pa.Column(str, nullable=True),
-         "n_photos": pa.Column("int64", pa.Check.in_range(1, 4))},
-        checks=[pa.Check(lambda df: df["created_at"] >= df["listed_at"], name="ingested_after_listed")],
+        {
+            "listing_id": _id(unique=True),
+            "seller_id": _id(),
+            "product_id": _id(),
+            "brand_id": _id(),
+            "category": pa.Column(str, pa.Check.isin(_CATS)),
+            "listed_at": _ts(),
+            "created_at": _ts(),
+            "asking_price": pa.Column(float, pa.Check.gt(0)),
+            "currency": pa.Column(str, pa.Check.isin(["EUR"])),
+            "condition": pa.Column(str, pa.Check.isin(CONDITIONS)),
+            "title": pa.Column(str, pa.Check.str_length(1, 200)),
+            "description": pa.Column(str, pa.Check.str_length(1, 2000)),
+            "serial_number": pa.Column(str, nullable=True),
+            "n_photos": pa.Column("int64", pa.Check.in_range(1, 4)),
+        },
+        checks=[
+            pa.Check(lambda df: df["created_at"] >= df["listed_at"], name="ingested_after_listed")
+        ],
         strict=True,
     ),
     "truth": pa.DataFrameSchema(
-        {"listing_id": _id(unique=True), "is_counterfeit": pa.Column(bool),
-         "factory_id": pa.Column("int64", pa.Check.ge(-1)),
-         "seller_propensity": pa.Column(float, pa.Check.in_range(0.0, 1.0)),
-         "fraud_ring": pa.Column(bool), "severity_scale": pa.Column(float, pa.Check.ge(0.0)),
-         **{f"flaw_{f}": pa.Column(float) for f in FLAWS},
-         "visible_flaws": pa.Column(str), "oracle_logit": pa.Column(float),
-         "oracle_p_counterfeit": pa.Column(float, pa.Check.in_range(0.0, 1.0))},
-        checks=[pa.Check(lambda df: (df["factory_id"] >= 0) == df["is_counterfeit"], name="factory_iff_fake")],
+        {
+            "listing_id": _id(unique=True),
+            "is_counterfeit": pa.Column(bool),
+            "factory_id": pa.Column("int64", pa.Check.ge(-1)),
+            "seller_propensity": pa.Column(float, pa.Check.in_range(0.0, 1.0)),
+            "fraud_ring": pa.Column(bool),
+            "severity_scale": pa.Column(float, pa.Check.ge(0.0)),
+            **{f"flaw_{f}": pa.Column(float) for f in FLAWS},
+            "visible_flaws": pa.Column(str),
+            "oracle_logit": pa.Column(float),
+            "oracle_p_counterfeit": pa.Column(float, pa.Check.in_range(0.0, 1.0)),
+        },
+        checks=[
+            pa.Check(
+                lambda df: (df["factory_id"] >= 0) == df["is_counterfeit"], name="factory_iff_fake"
+            )
+        ],
         strict=True,
     ),
     "photos": pa.DataFrameSchema(
-        {"photo_id": _id(unique=True), "listing_id": _id(),
-         "position": pa.Column("int64", pa.Check.in_range(0, 3)),
-         "view": pa.Column(str, pa.Check.isin(VIEWS)),
-         "width": pa.Column("int64", pa.Check.gt(0)), "height": pa.Column("int64", pa.Check.gt(0)),
-         "format": pa.Column(str, pa.Check.isin(["jpeg"])), "image": pa.Column(object, _JPEG),
-         "taken_at": _ts(), "created_at": _ts()},
+        {
+            "photo_id": _id(unique=True),
+            "listing_id": _id(),
+            "position": pa.Column("int64", pa.Check.in_range(0, 3)),
+            "view": pa.Column(str, pa.Check.isin(VIEWS)),
+            "width": pa.Column("int64", pa.Check.gt(0)),
+            "height": pa.Column("int64", pa.Check.gt(0)),
+            "format": pa.Column(str, pa.Check.isin(["jpeg"])),
+            "image": pa.Column(object, _JPEG),
+            "taken_at": _ts(),
+            "created_at": _ts(),
+        },
         strict=True,
     ),
     "verdicts": pa.DataFrameSchema(
-        {"verdict_id": _id(unique=True), "listing_id": _id(), "expert_id": _id(),
-         "verdict": pa.Column(str, pa.Check.isin(["authentic", "counterfeit"])),
-         "decided_at": _ts(), "created_at": _ts()},
-        checks=[pa.Check(lambda df: df["created_at"] >= df["decided_at"], name="arrives_after_decision")],
+        {
+            "verdict_id": _id(unique=True),
+            "listing_id": _id(),
+            "expert_id": _id(),
+            "verdict": pa.Column(str, pa.Check.isin(["authentic", "counterfeit"])),
+            "decided_at": _ts(),
+            "created_at": _ts(),
+        },
+        checks=[
+            pa.Check(lambda df: df["created_at"] >= df["decided_at"], name="arrives_after_decision")
+        ],
         strict=True,
     ),
     "interactions": pa.DataFrameSchema(
-        {"interaction_id": _id(unique=True), "listing_id": _id(), "buyer_id": _id(),
-         "kind": pa.Column(str, pa.Check.isin(["view", "like", "purchase"])),
-         "occurred_at": _ts(), "created_at": _ts()},
+        {
+            "interaction_id": _id(unique=True),
+            "listing_id": _id(),
+            "buyer_id": _id(),
+            "kind": pa.Column(str, pa.Check.isin(["view", "like", "purchase"])),
+            "occurred_at": _ts(),
+            "created_at": _ts(),
+        },
         strict=True,
     ),
 }

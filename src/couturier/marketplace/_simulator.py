@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -117,7 +118,9 @@ def _chunks(
             yield _validated(generate_chunk(world, lo, hi))
         return
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(config,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init, initargs=(config,)
+    ) as pool:
         pending: list[Future[dict[str, pa.Table]]] = []
         next_chunk = 0
         while next_chunk < len(bounds) or pending:
@@ -185,7 +188,7 @@ def _static_tables(world: World) -> dict[str, pa.Table]:
             "created_at": ts(s.created_day),
             "country": [COUNTRIES[k] for k in s.country],
             "prior_sales": s.prior_sales.tolist(),
-            "rating": [None if r != r else float(r) for r in s.rating],
+            "rating": [None if np.isnan(r) else float(r) for r in s.rating],
         },
         "buyers": {
             "buyer_id": u.buyer_id.tolist(),

@@ -50,7 +50,8 @@ class Marketplace:
         self.manifest: dict[str, Any] = json.loads(manifest.read_text())
         if self.manifest.get("format") != FORMAT:
             raise InvalidInputError(
-                f"{manifest} has format {self.manifest.get('format')!r}; this version reads {FORMAT!r}",
+                f"{manifest} has format {self.manifest.get('format')!r}; "
+                f"this version reads {FORMAT!r}; re-run `couturier simulate`",
                 field="format",
             )
         self.config = SimulationConfig.of(**self.manifest["config"])
@@ -72,7 +73,8 @@ class Marketplace:
             unknown = [c for c in columns if c not in schema.names]
             if unknown:
                 raise InvalidInputError(
-                    f"table {table!r} has no column {unknown[0]!r}; its columns: {', '.join(schema.names)}",
+                    f"table {table!r} has no column {unknown[0]!r}; "
+                    f"its columns: {', '.join(schema.names)}",
                     field="columns",
                 )
         if not parts:
@@ -81,9 +83,12 @@ class Marketplace:
 
     def read(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """One whole table as a DataFrame (``columns`` to read fewer)."""
-        return self.read_arrow(table, columns).to_pandas()
+        frame: pd.DataFrame = self.read_arrow(table, columns).to_pandas()
+        return frame
 
-    def iter_parts(self, table: str, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+    def iter_parts(
+        self, table: str, columns: Sequence[str] | None = None
+    ) -> Iterator[pd.DataFrame]:
         """The table chunk by chunk: memory bounded by the chunk size, not the total."""
         for p in self.parts(table):
             yield pq.read_table(p, columns=columns).to_pandas()

@@ -56,10 +56,20 @@ def tabular_frame(market: Marketplace) -> pd.DataFrame:
     """Listings joined with their product, seller, verdict and truth: one row per listing."""
     listings = market.read(
         "listings",
-        ["listing_id", "seller_id", "product_id", "listed_at", "asking_price", "condition", "n_photos"],
+        [
+            "listing_id",
+            "seller_id",
+            "product_id",
+            "listed_at",
+            "asking_price",
+            "condition",
+            "n_photos",
+        ],
     )
     products = market.read("products", ["product_id", "reference_price"])
-    sellers = market.read("sellers", ["seller_id", "created_at", "country", "prior_sales", "rating"])
+    sellers = market.read(
+        "sellers", ["seller_id", "created_at", "country", "prior_sales", "rating"]
+    )
     verdicts = market.read("verdicts", ["listing_id", "verdict", "decided_at"])
     truth = market.read("truth", ["listing_id", "is_counterfeit", "oracle_p_counterfeit"])
     df = (
@@ -98,10 +108,14 @@ def summarize(market: Marketplace) -> Summary:
         label_delay_days_p50=float(delays.median()) if len(delays) else float("nan"),
         label_delay_days_p90=float(delays.quantile(0.9)) if len(delays) else float("nan"),
         label_error_rate=float((labelled["label"] != labelled["is_counterfeit"]).mean()),
-        oracle_pr_auc=_ap(test["label"], test["oracle_p_counterfeit"]) if has_both else float("nan"),
+        oracle_pr_auc=_ap(test["label"], test["oracle_p_counterfeit"])
+        if has_both
+        else float("nan"),
         oracle_pr_auc_truth=_ap(test["is_counterfeit"], test["oracle_p_counterfeit"]),
         oracle_roc_auc=(
-            float(roc_auc_score(test["label"], test["oracle_p_counterfeit"])) if has_both else float("nan")
+            float(roc_auc_score(test["label"], test["oracle_p_counterfeit"]))
+            if has_both
+            else float("nan")
         ),
         tabular_baseline_pr_auc=_tabular_baseline(train, test),
         test_listings=len(test),
@@ -149,10 +163,11 @@ def contact_sheet(market: Marketplace, path: Path, per_class: int = 12, seed: in
     photos: dict[int, bytes] = {}
     views: dict[int, str] = {}
     for part in market.iter_parts("photos", ["listing_id", "position", "view", "image"]):
-        for row in part[part["listing_id"].isin(wanted) & (part["position"] <= 1)].itertuples():
-            key = int(row.listing_id)
-            if key not in photos or row.position == 1:
-                photos[key], views[key] = row.image, str(row.view)
+        chosen = part[part["listing_id"].isin(wanted) & (part["position"] <= 1)]
+        for lid, pos, view, image in chosen[["listing_id", "position", "view", "image"]].to_numpy():
+            key = int(lid)
+            if key not in photos or pos == 1:
+                photos[key], views[key] = bytes(image), str(view)
     size = market.config.image_size
     cols = 6
     label_h = 14

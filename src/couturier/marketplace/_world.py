@@ -30,8 +30,19 @@ STREAMS = {
     name: i
     for i, name in enumerate(
         (
-            "world", "time", "seller", "ring", "auth", "factory", "flaws", "product",
-            "listing", "photos", "verdict", "interactions", "calibration",
+            "world",
+            "time",
+            "seller",
+            "ring",
+            "auth",
+            "factory",
+            "flaws",
+            "product",
+            "listing",
+            "photos",
+            "verdict",
+            "interactions",
+            "calibration",
         )
     )
 }
@@ -86,7 +97,11 @@ class World:
         # products per (brand, category) for sampling
         self.products_by = {
             (b.brand_id, c): np.array(
-                [p.product_id for p in self.products if p.brand_id == b.brand_id and p.category == c]
+                [
+                    p.product_id
+                    for p in self.products
+                    if p.brand_id == b.brand_id and p.category == c
+                ]
             )
             for b in self.brands
             for c in _CATEGORY_NAMES
@@ -163,7 +178,7 @@ class World:
             1.5 * np.exp(-age / 45.0)
             + _COUNTRY_EFFECT[s.country[seller]]
             - 0.22 * np.log1p(float(s.prior_sales[seller]))
-            - (0.9 * (rating - 4.6) if rating == rating else 0.0)
+            - (0.9 * (rating - 4.6) if not np.isnan(rating) else 0.0)
         )
 
     @cached_property
@@ -176,7 +191,12 @@ class World:
             return np.inf
         rng = stream(self.config.seed, "calibration")
         days = rng.uniform(0.0, self.config.days, 20_000)
-        raw = np.array([self.raw_propensity(self.pick_seller(d, u), d) for d, u in zip(days, rng.random(20_000), strict=True)])
+        raw = np.array(
+            [
+                self.raw_propensity(self.pick_seller(d, u), d)
+                for d, u in zip(days, rng.random(20_000), strict=True)
+            ]
+        )
         lo, hi = -30.0, 30.0
         for _ in range(60):
             mid = (lo + hi) / 2

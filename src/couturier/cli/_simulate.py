@@ -1,0 +1,140 @@
+"""``couturier simulate``, ``couturier scenarios``, ``couturier summary`` and ``couturier demo``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from couturier.cli._app import app, console, default_run, load_settings, print_kv
+from couturier.marketplace import SCENARIOS, Marketplace, SimulationConfig, simulate
+from couturier.marketplace._summary import Summary, contact_sheet, summarize
+
+__all__: list[str] = []
+
+
+def _run(config: SimulationConfig, out: Path, workers: int | None, overwrite: bool) -> Marketplace:
+    columns = (
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("listings"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("simulate", total=config.listings)
+        return simulate(
+            config,
+            out,
+            workers=workers,
+            overwrite=overwrite,
+            progress=lambda n: bar.advance(task, n),
+        )
+
+
+def _print_summary(s: Summary, market: Marketplace) -> None:
+    rows = {
+        "listings": s.listings,
+        "photos": s.photos,
+        "sellers": s.sellers,
+        "buyers": s.buyers,
+        "interactions": s.interactions,
+        "prevalence (truth)": f"{s.prevalence:.2%}",
+        "prevalence (verdicts)": f"{s.label_prevalence:.2%}",
+        "verdict errors": f"{s.label_error_rate:.2%}",
+        "label delay p50 / p90 (days)": (
+            f"{s.label_delay_days_p50:.1f} / {s.label_delay_days_p90:.1f}"
+        ),
+        "oracle PR-AUC": f"{s.oracle_pr_auc:.3f}",
+        "price+seller baseline PR-AUC": f"{s.tabular_baseline_pr_auc:.3f}",
+        "scenario": s.scenario,
+        "stored at": str(market.path),
+    }
+    print_kv("marketplace", rows)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    listings: Annotated[int, typer.Option(help="Number of listings.")] = 5000,
+    days: Annotated[float, typer.Option(help="Simulated period in days.")] = 120.0,
+    seed: Annotated[int, typer.Option(help="Seed of every random stream.")] = 7,
+    prevalence: Annotated[float, typer.Option(help="Share of counterfeit listings.")] = 0.04,
+    scenario: Annotated[
+        str, typer.Option(help="Drift scenario (see `couturier scenarios`).")
+    ] = "none",
+    scenario_start_day: Annotated[
+        float | None, typer.Option(help="Day the scenario starts.")
+    ] = None,
+    brands: Annotated[int, typer.Option(help="Number of luxury houses.")] = 8,
+    image_size: Annotated[int, typer.Option(help="Photo size in px.")] = 96,
+    chunk_size: Annotated[int, typer.Option(help="Listings per Parquet part.")] = 2000,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: up to 2).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace --out once the new run is complete.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Simulate a marketplace: listings, photos, sellers, buyers, verdicts, interactions."""
+    config = SimulationConfig.of(
+        listings=listings,
+        days=days,
+        seed=seed,
+        prevalence=prevalence,
+        scenario=scenario,
+        scenario_start_day=scenario_start_day,
+        brands=brands,
+        image_size=image_size,
+        chunk_size=chunk_size,
+    )
+    settings = load_settings()
+    target = out if out is not None else default_run(settings, f"seed{seed}-{scenario}-{listings}")
+    market = _run(config, target, workers, overwrite)
+    summary = summarize(market)
+    if as_json:
+        console.print_json(json.dumps(asdict(summary)))
+    else:
+        _print_summary(summary, market)
+
+
+@app.command("scenarios")
+def scenarios_cmd() -> None:
+    """List the drift scenarios and what each one changes."""
+    table = Table("scenario", "what happens from its start day", "what it changes")
+    for name, cls in SCENARIOS.items():
+        table.add_row(name, cls.summary, ", ".join(cls.changes) or "-")
+    console.print(table)
+
+
+@app.command("summary")
+def summary_cmd(
+    path: Annotated[Path, typer.Argument(help="A folder written by `couturier simulate`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Summarize a simulated marketplace: counts, prevalence, label delays, difficulty."""
+    market = Marketplace(path)
+    summary = summarize(market)
+    if as_json:
+        console.print_json(json.dumps(asdict(summary)))
+    else:
+        _print_summary(summary, market)
+
+
+@app.command("demo")
+def demo_cmd(
+    listings: Annotated[int, typer.Option(help="Number of listings.")] = 3000,
+) -> None:
+    """Run the main job on the embedded default: simulate a small marketplace and report on it."""
+    settings = load_settings()
+    config = SimulationConfig.of(listings=listings, days=60.0, seed=settings.seed)
+    market = _run(config, default_run(settings, "demo"), None, overwrite=True)
+    _print_summary(summarize(market), market)
+    sheet = contact_sheet(market, settings.paths.reports / "contact-sheet.png")
+    console.print(f"contact sheet of authentic and counterfeit photos: {sheet}")
