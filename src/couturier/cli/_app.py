@@ -75,8 +75,6 @@ def settings_cmd(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; a :class:`CouturierError` becomes one line on stderr."""
-    from couturier.cli import _simulate  # noqa: F401 - registers the commands
-
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         app(args=argv, standalone_mode=True)
@@ -101,3 +99,25 @@ def print_kv(title: str, rows: dict[str, Any]) -> None:
 
 def default_run(settings: Settings, name: str) -> Path:
     return settings.paths.marketplace / name
+
+
+@app.command("doctor")
+def doctor_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check that every store the profile names is reachable; exit 1 if one is not."""
+    from dataclasses import asdict
+
+    from couturier.doctor import run_checks
+
+    checks = run_checks(load_settings())
+    if as_json:
+        console.print_json(json.dumps([asdict(c) for c in checks]))
+    else:
+        table = Table("check", "target", "result", "ms")
+        for c in checks:
+            mark = "[green]ok[/]" if c.ok else "[red]FAILED[/]"
+            table.add_row(c.name, c.target, f"{mark} {c.detail}", f"{c.seconds * 1000:.0f}")
+        console.print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

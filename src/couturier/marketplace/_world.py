@@ -43,6 +43,7 @@ STREAMS = {
             "verdict",
             "interactions",
             "calibration",
+            "ring_sellers",
         )
     )
 }
@@ -122,7 +123,7 @@ class World:
         activity = rng.lognormal(0.0, 1.0, n)
         ring = np.zeros(n, dtype=bool)
         if c.scenario == "fraud_ring":
-            r = stream(c.seed, "ring", -1)
+            r = stream(c.seed, "ring_sellers")
             start = c.scenario_start
             created = np.concatenate([created, start - r.uniform(0.0, 5.0, RING_SELLERS)])
             country = np.concatenate([country, r.choice([7, 8, 9], size=RING_SELLERS)])

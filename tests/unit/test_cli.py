@@ -1,0 +1,104 @@
+"""The command line: help, one-line errors, --debug tracebacks, simulate, summary, demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from couturier.cli import app
+
+runner = CliRunner()
+
+
+def _couturier(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real console entry point, in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-c", "from couturier.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("simulate", "demo", "scenarios", "summary", "settings"):
+        assert command in result.output
+
+
+def test_bad_parameter_is_one_line_without_a_traceback() -> None:
+    result = _couturier("simulate", "--listings", "10", "--prevalence", "1.7")
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert "prevalence=1.7" in err and "<= 1.0" in err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = _couturier("--debug", "simulate", "--scenario", "nope")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+    assert "scenario='nope'" in result.stderr
+
+
+def test_missing_production_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUTURIER_")}
+    env["COUTURIER_PROFILE"] = "production"
+    result = _couturier("settings", env=env)
+    assert result.returncode == 2
+    assert "COUTURIER_REDIS_URL is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_simulate_then_summary(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    result = runner.invoke(
+        app, ["simulate", "--listings", "120", "--out", str(out), "--workers", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["listings"] == 120
+    assert summary["photos"] >= 120
+    again = runner.invoke(app, ["summary", str(out), "--json"])
+    assert json.loads(again.output) == summary
+
+
+def test_summary_of_nothing_says_how_to_make_something(tmp_path: Path) -> None:
+    result = _couturier("summary", str(tmp_path / "void"))
+    assert result.returncode == 2
+    assert "couturier simulate" in result.stderr
+
+
+def test_scenarios_are_listed_with_what_they_change() -> None:
+    result = runner.invoke(app, ["scenarios"], terminal_width=200)
+    assert result.exit_code == 0
+    for name in (
+        "new_factory",
+        "adaptive_counterfeiters",
+        "camera_change",
+        "fraud_ring",
+        "seasonal_shift",
+    ):
+        assert name in result.output
+
+
+def test_demo_prints_a_summary_and_writes_a_contact_sheet(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--listings", "400"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "prevalence" in result.output and "label delay" in result.output
+    sheet = tmp_path / "home" / "reports" / "contact-sheet.png"
+    assert sheet.is_file()
+    with Image.open(sheet) as img:
+        assert img.width >= 6 * 96
