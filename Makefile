@@ -34,6 +34,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/simulate.py --out benchmarks/results/simulate.json
+	$(BIN)/python benchmarks/features.py --out benchmarks/results/features.json
 
 lock:
 	scripts/lock.sh

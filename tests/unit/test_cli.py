@@ -102,3 +102,59 @@ def test_demo_prints_a_summary_and_writes_a_contact_sheet(tmp_path: Path) -> Non
     assert sheet.is_file()
     with Image.open(sheet) as img:
         assert img.width >= 6 * 96
+
+
+def test_features_apply_materialize_freshness_show(tmp_path: Path) -> None:
+    market = tmp_path / "m"
+    assert (
+        runner.invoke(
+            app,
+            [
+                "simulate",
+                "--listings",
+                "300",
+                "--days",
+                "20",
+                "--out",
+                str(market),
+                "--workers",
+                "1",
+                "--json",
+            ],
+        ).exit_code
+        == 0
+    )
+    applied = runner.invoke(app, ["features", "apply", "--market", str(market)], terminal_width=200)
+    assert applied.exit_code == 0, applied.output
+    assert "seller_stats" in applied.output and "300" in applied.output
+    first = runner.invoke(
+        app, ["features", "materialize", "--end", "2026-02-01T00:00:00"], terminal_width=200
+    )
+    assert first.exit_code == 0, first.output
+    assert first.output.count("materialized") >= 3
+    again = runner.invoke(
+        app, ["features", "materialize", "--end", "2026-02-01T00:00:00"], terminal_width=200
+    )
+    assert again.output.count("up to date") == 3
+    fresh = runner.invoke(app, ["features", "freshness", "--json"])
+    views = {row["view"]: row for row in json.loads(fresh.output)}
+    assert set(views) == {"listing_features", "seller_stats", "product_stats"}
+    assert views["seller_stats"]["materialized_until"].startswith("2026-02-01")
+    shown = runner.invoke(app, ["features", "show", "seller", "0"])
+    assert json.loads(shown.output)["views"]["seller_stats"]["found"] is True
+
+
+def test_features_show_of_an_unknown_entity_names_the_known_ones() -> None:
+    result = _couturier("features", "show", "shop", "1")
+    assert result.returncode == 2
+    assert "listing, product, seller" in result.stderr
+
+
+def test_reading_features_before_apply_says_to_apply(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "COUTURIER_HOME": str(tmp_path / "empty")}
+    result = _couturier("features", "show", "seller", "1", env=env)
+    assert result.returncode == 2
+    assert "couturier features apply" in result.stderr
+    assert "Traceback" not in result.stderr

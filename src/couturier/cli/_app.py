@@ -86,6 +86,17 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
         raise SystemExit(130) from None
+    except Exception as exc:  # a bug or an unforeseen failure: still one line by default
+        if debug:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        err_console.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {first} "
+            "(run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(1) from None
 
 
 def print_kv(title: str, rows: dict[str, Any]) -> None:

@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from couturier.cli._app import app, console, default_run, load_settings, print_kv
+from couturier.domain import load_domains
+from couturier.features import FeatureRepo, FeatureSet, build_training_set, materialize
 from couturier.marketplace import SCENARIOS, Marketplace, SimulationConfig, simulate
 from couturier.marketplace._summary import Summary, contact_sheet, summarize
 
@@ -138,3 +140,31 @@ def demo_cmd(
     _print_summary(summarize(market), market)
     sheet = contact_sheet(market, settings.paths.reports / "contact-sheet.png")
     console.print(f"contact sheet of authentic and counterfeit photos: {sheet}")
+    for domain in load_domains().values():
+        if domain.features is not None:
+            _demo_features(domain.features, market)
+
+
+def _demo_features(features: FeatureSet, market: Marketplace) -> None:
+    """Features: compute, register, build a training set, materialize, read one vector."""
+    repo = FeatureRepo(features, load_settings())
+    with console.status(f"features: {features.service_name}"):
+        repo.write_sources(market)
+        repo.apply()
+        root = features.root.join_key
+        entities = market.read("listings", [root, "created_at"]).rename(
+            columns={"created_at": "event_timestamp"}
+        )
+        training = build_training_set(repo, entities)
+        report = materialize(repo)
+    frame = training.frame
+    print_kv(
+        f"features: {features.service_name}",
+        {
+            "training set": f"{len(frame):,} rows x {frame.shape[1]} columns",
+            "time cutoff": training.cutoff.isoformat(timespec="seconds"),
+            "fingerprint": training.fingerprint[:16],
+            "materialized": ", ".join(f"{r.view} ({r.status})" for r in report),
+            "online store": repo.online_kind,
+        },
+    )

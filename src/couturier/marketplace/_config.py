@@ -46,6 +46,11 @@ class SimulationConfig(BaseModel):
     label_delay_median_days: float = Field(4.0, gt=0, description="median verdict delay in days")
     start: datetime = Field(datetime(2026, 1, 1, tzinfo=UTC), description="first listing time")
     chunk_size: int = Field(2000, ge=1, description="listings per Parquet part file")
+    render_photos: bool = Field(
+        True,
+        description="render photos; False leaves the photos table empty (listings still say "
+        "how many they have) for tabular and feature workloads that need no pixels",
+    )
 
     @field_validator("scenario")
     @classmethod

@@ -206,7 +206,7 @@ def _listing(world: World, i: int, out: _Columns) -> None:
     # photos
     camera = scen.camera(day)
     pr = stream(seed, "photos", i)
-    for j, view in enumerate(views):
+    for j, view in enumerate(views if c.render_photos else ()):
         taken_us = listed_us - int(pr.uniform(600, 86_400) * 1e6)
         image = render_photo(
             PhotoSpec(brand, cat, view, deviation, condition), pr, camera, c.image_size

@@ -114,7 +114,9 @@ class World:
         n = c.n_sellers
         before = rng.random(n) < 0.85
         created = np.where(
-            before, -rng.lognormal(np.log(600.0), 0.9, n), rng.uniform(0.0, c.days, n)
+            before,
+            -np.minimum(rng.lognormal(np.log(600.0), 0.9, n), 4000.0),  # at most ~11 years old
+            rng.uniform(0.0, c.days, n),
         )
         country = rng.choice(len(COUNTRIES), size=n, p=_COUNTRY_P)
         rate = rng.lognormal(np.log(1.0 / 25.0), 0.8, n)  # sales per day before the period

@@ -1,0 +1,12 @@
+"""Authentication: is this listing counterfeit? Its features, models and decisions."""
+
+from couturier.domain import Domain
+from couturier.domains.authentication.features import FEATURES
+
+__all__ = ["FEATURES", "domain"]
+
+domain = Domain(
+    name="authentication",
+    description="decide whether a listing is authentic, counterfeit, or needs an expert",
+    features=FEATURES,
+)

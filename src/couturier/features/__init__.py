@@ -1,0 +1,50 @@
+"""Features: a Feast-backed store where training and serving meet.
+
+Domains declare their features with the types in :mod:`couturier.features.types`; this layer
+makes them real in Feast (DuckDB offline store, SQLite or Redis online store), builds
+point-in-time-correct training sets, materializes incrementally and serves online reads.
+
+>>> from couturier.features import FeatureRepo, build_training_set, materialize, OnlineReader
+>>> repo = FeatureRepo(domain.features, settings)          # doctest: +SKIP
+>>> repo.write_sources(marketplace); repo.apply()          # doctest: +SKIP
+>>> ts = build_training_set(repo, entity_frame)            # doctest: +SKIP
+>>> materialize(repo); OnlineReader(repo).get([...])       # doctest: +SKIP
+"""
+
+from couturier.features._materialize import (
+    Freshness,
+    ViewMaterialization,
+    freshness,
+    materialize,
+    watermark,
+)
+from couturier.features._online import OnlineFeatures, OnlineReader
+from couturier.features._repo import FeatureRepo, SourceReport
+from couturier.features._training import TrainingSet, build_training_set, validate_entity_frame
+from couturier.features.types import (
+    DerivedFeatures,
+    EntitySpec,
+    FeatureField,
+    FeatureSet,
+    FeatureViewSpec,
+)
+
+__all__ = [
+    "DerivedFeatures",
+    "EntitySpec",
+    "FeatureField",
+    "FeatureRepo",
+    "FeatureSet",
+    "FeatureViewSpec",
+    "Freshness",
+    "OnlineFeatures",
+    "OnlineReader",
+    "SourceReport",
+    "TrainingSet",
+    "ViewMaterialization",
+    "build_training_set",
+    "freshness",
+    "materialize",
+    "validate_entity_frame",
+    "watermark",
+]

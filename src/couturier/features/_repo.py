@@ -1,0 +1,321 @@
+"""The feature repository: a domain's :class:`FeatureSet` made real in Feast.
+
+Local profile: Parquet sources under ``$COUTURIER_HOME/features/<service>/sources``, Feast's
+``duckdb`` offline store over them (its ``file`` store silently drops rows in point-in-time
+joins), a SQLite online store and a file registry. Production profile: the same offline store
+(sources may live on S3: DuckDB reads ``s3://`` paths), a Redis online store from
+``COUTURIER_REDIS_URL``, and a SQL registry on ``COUTURIER_POSTGRES_DSN``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from couturier.errors import InvalidInputError, NotFoundError
+from couturier.features.types import (
+    CREATED_TS,
+    EVENT_TS,
+    Dtype,
+    FeatureSet,
+    FeatureViewSpec,
+    SourceData,
+)
+from couturier.settings import Settings
+
+__all__ = ["FeatureRepo", "SourceReport"]
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import feast
+    from feast import types as ft
+    from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
+    from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+    from feast.repo_config import RegistryConfig, RepoConfig
+
+_FEAST_TYPES: dict[Dtype, Any] = {
+    "int64": ft.Int64,
+    "float64": ft.Float64,
+    "string": ft.String,
+    "bool": ft.Bool,
+}
+_PANDAS_TYPES: dict[Dtype, str] = {
+    "int64": "Int64",
+    "float64": "float64",
+    "string": "string",
+    "bool": "boolean",
+}
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    view: str
+    rows: int
+    path: str
+    sha256: str
+    min_event: str | None
+    max_event: str | None
+
+
+def redis_connection_string(url: str) -> str:
+    """``redis://[:password@]host:port/db`` -> Feast's ``host:port,db=N[,password=...]``."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss"):
+        raise InvalidInputError(
+            f"COUTURIER_REDIS_URL={url!r} is not a redis:// URL; e.g. redis://127.0.0.1:6379/0",
+            field="redis_url",
+        )
+    parts = [f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"]
+    db = (parsed.path or "/0").lstrip("/") or "0"
+    parts.append(f"db={db}")
+    if parsed.password:
+        parts.append(f"password={parsed.password}")
+    if parsed.scheme == "rediss":
+        parts.append("ssl=true")
+    return ",".join(parts)
+
+
+class FeatureRepo:
+    """One domain's features in Feast: sources, definitions, stores.
+
+    >>> from couturier.domains.authentication import FEATURES  # doctest: +SKIP
+    >>> repo = FeatureRepo(FEATURES, Settings())                  # doctest: +SKIP
+    >>> repo.write_sources(marketplace); repo.apply()             # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        features: FeatureSet,
+        settings: Settings,
+        *,
+        online: str | None = None,
+        redis_url: str | None = None,
+    ) -> None:
+        self.features = features
+        self.settings = settings
+        self.root = settings.paths.features / features.service
+        self.sources = self.root / "sources"
+        self.root.mkdir(parents=True, exist_ok=True)
+        kind = online or ("redis" if settings.profile == "production" else "sqlite")
+        self.online_kind = kind
+        self.config = self._config(kind, redis_url or settings.redis_url)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.store = feast.FeatureStore(config=self.config)
+        self.project = self.config.project
+
+    # ---- configuration ------------------------------------------------------------------
+    def _config(self, online: str, redis_url: str | None) -> RepoConfig:
+        if online == "redis":
+            if not redis_url:
+                raise InvalidInputError(
+                    "the redis online store needs COUTURIER_REDIS_URL, "
+                    "e.g. redis://127.0.0.1:6379/0",
+                    field="redis_url",
+                )
+            online_cfg: Any = RedisOnlineStoreConfig(
+                connection_string=redis_connection_string(redis_url)
+            )
+        elif online == "sqlite":
+            online_cfg = SqliteOnlineStoreConfig(path=str(self.root / "online.db"))
+        else:
+            raise InvalidInputError(
+                f"online store {online!r} is not supported; use sqlite or redis", field="online"
+            )
+        if self.settings.profile == "production" and self.settings.postgres_dsn:
+            dsn = self.settings.postgres_dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+            registry = RegistryConfig(registry_type="sql", path=dsn, cache_ttl_seconds=60)
+        else:
+            registry = RegistryConfig(path=str(self.root / "registry.db"), cache_ttl_seconds=0)
+        return RepoConfig(
+            project=f"couturier_{self.features.service}",
+            registry=registry,
+            provider="local",
+            offline_store=DuckDBOfflineStoreConfig(),
+            online_store=online_cfg,
+            entity_key_serialization_version=3,
+            repo_path=str(self.root),
+        )
+
+    # ---- sources (the batch feature job) -------------------------------------------------
+    def source_path(self, view: str) -> Path:
+        return self.sources / f"{view}.parquet"
+
+    def write_sources(self, data: SourceData) -> list[SourceReport]:
+        """Run every view's batch computation and write its source atomically."""
+        self.sources.mkdir(parents=True, exist_ok=True)
+        return [self._write_source(view, view.compute(data)) for view in self.features.views]
+
+    def _write_source(self, view: FeatureViewSpec, frame: pd.DataFrame) -> SourceReport:
+        key = view.entity.join_key
+        carried = [k for k, v in self.features.key_from.items() if v == view.name]
+        expected = [key, *carried, *[f.name for f in view.fields], EVENT_TS, CREATED_TS]
+        missing = [c for c in expected if c not in frame.columns]
+        if missing:
+            raise InvalidInputError(
+                f"view {view.name!r}: its compute function returned no column {missing[0]!r}; "
+                f"it must return {', '.join(expected)}",
+                field=missing[0],
+            )
+        out = frame[expected].copy()
+        for f in view.fields:
+            out[f.name] = out[f.name].astype(_PANDAS_TYPES[f.dtype])  # type: ignore[call-overload]
+        for ts in (EVENT_TS, CREATED_TS):
+            if not isinstance(out[ts].dtype, pd.DatetimeTZDtype):
+                raise InvalidInputError(
+                    f"view {view.name!r}: column {ts!r} must be time-zone aware (UTC)", field=ts
+                )
+            out[ts] = out[ts].dt.tz_convert("UTC").dt.as_unit("us")
+        out = out.sort_values([EVENT_TS, key], kind="stable").reset_index(drop=True)
+        path = self.source_path(view.name)
+        tmp = path.with_suffix(".parquet.tmp")
+        pq.write_table(pa.Table.from_pandas(out, preserve_index=False), tmp)
+        tmp.replace(path)  # readers see the old file or the new one, never half of one
+        return SourceReport(
+            view=view.name,
+            rows=len(out),
+            path=str(path),
+            sha256=_file_sha256(path),
+            min_event=str(out[EVENT_TS].min()) if len(out) else None,
+            max_event=str(out[EVENT_TS].max()) if len(out) else None,
+        )
+
+    def source_fingerprint(self) -> str:
+        """Hash of every source file and of the definitions: what a training set was built from."""
+        h = hashlib.sha256(self.definition_fingerprint().encode())
+        for view in self.features.views:
+            path = self.source_path(view.name)
+            if not path.exists():
+                raise NotFoundError(
+                    f"no source for view {view.name!r}; run `couturier features apply` first",
+                    view=view.name,
+                )
+            h.update(_file_sha256(path).encode())
+        return h.hexdigest()
+
+    def definition_fingerprint(self) -> str:
+        f = self.features
+        spec = {
+            "service": f.service_name,
+            "views": [
+                {
+                    "name": v.name,
+                    "ttl": v.ttl.total_seconds(),
+                    "entity": v.entity.join_key,
+                    "fields": [(x.name, x.dtype, repr(x.default)) for x in v.fields],
+                    "compute": _source_of(v.compute),
+                }
+                for v in f.views
+            ],
+            "derived": [
+                {
+                    "name": d.name,
+                    "inputs": list(d.inputs),
+                    "fields": [(x.name, x.dtype) for x in d.fields],
+                    "transform": _source_of(d.transform),
+                }
+                for d in f.derived
+            ],
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+    # ---- Feast definitions ------------------------------------------------------------
+    def feast_objects(self) -> dict[str, Any]:
+        """The Feast entities, sources, views, on-demand views and the feature service."""
+        objs: dict[str, Any] = {}
+        entities = {
+            e.name: feast.Entity(
+                name=e.name,
+                join_keys=[e.join_key],
+                value_type=feast.ValueType.INT64,
+                description=e.description,
+            )
+            for e in self.features.entities
+        }
+        objs.update({f"entity:{k}": v for k, v in entities.items()})
+        views: dict[str, Any] = {}
+        for v in self.features.views:
+            source = feast.FileSource(
+                name=f"{v.name}_source",
+                path=str(self.source_path(v.name)),
+                timestamp_field=EVENT_TS,
+                created_timestamp_column=CREATED_TS,
+            )
+            schema = [feast.Field(name=v.entity.join_key, dtype=ft.Int64)]
+            schema += [
+                feast.Field(name=f.name, dtype=_FEAST_TYPES[f.dtype], description=f.description)
+                for f in v.fields
+            ]
+            views[v.name] = feast.FeatureView(
+                name=v.name,
+                entities=[entities[v.entity.name]],
+                ttl=v.ttl,
+                schema=schema,
+                source=source,
+                online=True,
+                description=v.description,
+            )
+            objs[f"source:{v.name}"] = source
+        objs.update({f"view:{k}": fv for k, fv in views.items()})
+        derived = []
+        for d in self.features.derived:
+            odfv = feast.OnDemandFeatureView(
+                name=d.name,
+                sources=[views[name] for name in d.inputs],
+                schema=[feast.Field(name=f.name, dtype=_FEAST_TYPES[f.dtype]) for f in d.fields],
+                udf=d.transform,  # type: ignore[arg-type]
+                udf_string=_source_of(d.transform),
+                mode="python",
+                description=d.description,
+            )
+            derived.append(odfv)
+            objs[f"derived:{d.name}"] = odfv
+        objs["service"] = feast.FeatureService(
+            name=self.features.service_name,
+            features=[*views.values(), *derived],
+            description=self.features.description,
+            tags={"definition_sha256": self.definition_fingerprint()},
+        )
+        return objs
+
+    def apply(self) -> None:
+        """Register the definitions with Feast (idempotent)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.store.apply(list(self.feast_objects().values()))
+
+    def feature_service(self) -> Any:
+        try:
+            return self.store.get_feature_service(self.features.service_name)
+        except Exception as exc:  # Feast raises its own FeatureServiceNotFoundException
+            raise NotFoundError(
+                f"feature service {self.features.service_name!r} is not registered; "
+                "run `couturier features apply` first",
+                service=self.features.service_name,
+            ) from exc
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _source_of(fn: Any) -> str:
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        return repr(fn)
