@@ -42,6 +42,7 @@ with warnings.catch_warnings():
     from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
     from feast.infra.online_stores.redis import RedisOnlineStoreConfig
     from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+    from feast.infra.registry.sql import SqlRegistryConfig
     from feast.repo_config import RegistryConfig, RepoConfig
 
 _FEAST_TYPES: dict[Dtype, Any] = {
@@ -135,7 +136,9 @@ class FeatureRepo:
             )
         if self.settings.profile == "production" and self.settings.postgres_dsn:
             dsn = self.settings.postgres_dsn.replace("postgresql://", "postgresql+psycopg://", 1)
-            registry = RegistryConfig(registry_type="sql", path=dsn, cache_ttl_seconds=60)
+            registry: RegistryConfig = SqlRegistryConfig(
+                registry_type="sql", path=dsn, cache_ttl_seconds=60
+            )
         else:
             registry = RegistryConfig(path=str(self.root / "registry.db"), cache_ttl_seconds=0)
         return RepoConfig(
@@ -294,6 +297,20 @@ class FeatureRepo:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.store.apply(list(self.feast_objects().values()))
+
+    def close(self) -> None:
+        """Release the registry's database connections (the SQL registry pools them)."""
+        registry = self.store.registry
+        for attr in ("engine", "read_engine", "write_engine"):
+            engine = getattr(registry, attr, None)
+            if engine is not None and hasattr(engine, "dispose"):
+                engine.dispose()
+
+    def __enter__(self) -> FeatureRepo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def feature_service(self) -> Any:
         try:

@@ -106,6 +106,12 @@ def _snapshot_grid(src: SourceData) -> pd.DatetimeIndex:
     return pd.date_range(first, last, freq="D")
 
 
+def _epoch_ns(grid: pd.DatetimeIndex) -> np.ndarray:
+    """Epoch nanoseconds of a time-zone-aware index."""
+    naive = grid.tz_convert("UTC").tz_localize(None)
+    return np.asarray(naive.to_numpy(dtype="datetime64[ns]")).astype(np.int64)
+
+
 def _ns(times: pd.Series) -> np.ndarray:
     """Epoch nanoseconds of a time-zone-aware series."""
     return np.asarray(times.dt.as_unit("ns").astype("int64"), dtype=np.int64)
@@ -116,7 +122,7 @@ def _daily_counts(
 ) -> np.ndarray:
     """cum[k, d]: events of key k that arrived at or before snapshot d."""
     counts = np.zeros((n_keys, len(grid)), dtype=np.int64)
-    idx = np.searchsorted(grid.asi8, _ns(times), side="left")
+    idx = np.searchsorted(_epoch_ns(grid), _ns(times), side="left")
     keep = idx < len(grid)
     np.add.at(counts, (keys[keep], idx[keep]), 1)
     return np.cumsum(counts, axis=1)
@@ -150,14 +156,14 @@ def _seller_stats(src: SourceData) -> pd.DataFrame:
 
     seller_idx = sellers["seller_id"].to_numpy()
     created = _ns(sellers["created_at"])
-    exists = created[:, None] <= grid.asi8[None, :]  # (sellers, days)
+    exists = created[:, None] <= _epoch_ns(grid)[None, :]  # (sellers, days)
     rows, days = np.nonzero(exists)
     k = seller_idx[rows]
     snap = grid[days]
     out = pd.DataFrame(
         {
             "seller_id": k.astype("int64"),
-            "account_age_days": (grid.asi8[days] - created[rows]) / 86_400e9,
+            "account_age_days": (_epoch_ns(grid)[days] - created[rows]) / 86_400e9,
             "prior_sales": sellers["prior_sales"].to_numpy()[rows],
             "rating": sellers["rating"].to_numpy()[rows],
             "listings_7d": _window(listed, 7)[k, days],
@@ -201,7 +207,7 @@ def _product_stats(src: SourceData) -> pd.DataFrame:
     prod, brand = per("product_id", n_p), per("brand_id", n_b)
     # mean log price ratio over 30 days: a windowed sum of log ratios / windowed count
     sums = np.zeros((n_p, len(grid)))
-    idx = np.searchsorted(grid.asi8, _ns(listings["created_at"]))
+    idx = np.searchsorted(_epoch_ns(grid), _ns(listings["created_at"]))
     keep = idx < len(grid)
     log_ratio = np.log((listings["asking_price"] / listings["reference_price"]).to_numpy(float))
     np.add.at(sums, (listings["product_id"].to_numpy()[keep], idx[keep]), log_ratio[keep])
