@@ -28,3 +28,6 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Marketplace:
     """4,000 listings with photos: big enough for prevalence and oracle checks."""
     out = tmp_path_factory.mktemp("market") / "run"
     return simulate(SimulationConfig.of(listings=4000, days=90, chunk_size=1000), out, workers=2)
+
+
+pytest_plugins = ["tests.support.registry"]

@@ -42,6 +42,9 @@ def run_checks(settings: Settings, timeout_s: float = 3.0) -> list[Check]:
                 "postgresql", _redact(settings.postgres_dsn), lambda: _postgres(settings, timeout_s)
             )
         )
+    if settings.mlflow_tracking_uri:
+        uri = settings.mlflow_tracking_uri
+        checks.append(_timed("mlflow", uri, lambda: _mlflow(uri, timeout_s)))
     if settings.object_store_uri:
         checks.append(
             _timed("object store", settings.object_store_uri, lambda: _object_store(settings))
@@ -94,6 +97,15 @@ def _postgres(settings: Settings, timeout_s: float) -> str:
     ) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     return f"SELECT ok, postgresql {row[0] if row else '?'}"
+
+
+def _mlflow(uri: str, timeout_s: float) -> str:
+    if not uri.startswith(("http://", "https://")):
+        return "local store (no server)"
+    import urllib.request
+
+    with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as resp:
+        return f"GET /health {resp.status}"
 
 
 def _object_store(settings: Settings) -> str:

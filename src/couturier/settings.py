@@ -36,6 +36,7 @@ PRODUCTION_REQUIRED: dict[str, str] = {
     "redis_url": "redis://redis.internal:6379/0",
     "postgres_dsn": "postgresql://couturier:secret@postgres.internal:5432/couturier",
     "object_store_uri": "s3://couturier-artifacts/prod",
+    "mlflow_tracking_uri": "http://mlflow.internal:5000",
 }
 
 

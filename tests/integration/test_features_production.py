@@ -27,6 +27,7 @@ def test_production_profile_registers_in_postgres_and_serves_from_redis(
         redis_url=redis_url.rsplit("/", 1)[0] + "/4",
         postgres_dsn=postgres_dsn,
         object_store_uri=f"file://{tmp_path}/artifacts",
+        mlflow_tracking_uri="http://127.0.0.1:1",
     )
     with FeatureRepo(FEATURES, settings) as repo, FeatureRepo(FEATURES, settings) as replica:
         _register_then_serve(repo, replica, market, postgres_dsn)

@@ -1,0 +1,45 @@
+"""Tracking and registry: MLflow lineage, ONNX packaging, promotion gates, audit and rollback.
+
+Example (not run as a doctest)::
+
+    registry = ModelRegistry(settings)
+    with registry.start_run("authentication", "run-1", lineage=ts.lineage) as run:
+        v = registry.register(package, evaluation, run=run, policy=GatePolicy())
+    registry.promote(package.name, v.version, "champion", actor="ana", reason="beats v3")
+"""
+
+from couturier.registry._card import ModelCard, render_card
+from couturier.registry._packaging import ParityReport, check_parity
+from couturier.registry._registry import (
+    LoadedModel,
+    ModelRegistry,
+    ParityError,
+    RegisteredVersion,
+    Run,
+)
+from couturier.registry.types import (
+    ALIASES,
+    GateCheck,
+    GatePolicy,
+    GateVerdict,
+    ModelPackage,
+    PromotionEvent,
+)
+
+__all__ = [
+    "ALIASES",
+    "GateCheck",
+    "GatePolicy",
+    "GateVerdict",
+    "LoadedModel",
+    "ModelCard",
+    "ModelPackage",
+    "ModelRegistry",
+    "ParityError",
+    "ParityReport",
+    "PromotionEvent",
+    "RegisteredVersion",
+    "Run",
+    "check_parity",
+    "render_card",
+]

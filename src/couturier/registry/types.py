@@ -1,0 +1,127 @@
+"""What enters the registry and what it decides: packages, gate policies, verdicts, events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ALIASES",
+    "GateCheck",
+    "GatePolicy",
+    "GateVerdict",
+    "ModelPackage",
+    "PromotionEvent",
+]
+
+#: The aliases a version can hold. ``champion`` serves; ``challenger`` waits for promotion;
+#: ``canary`` takes a share of traffic; ``shadow`` sees mirrored traffic and only logs.
+ALIASES: tuple[str, ...] = ("champion", "challenger", "canary", "shadow")
+
+
+@dataclass
+class ModelPackage:
+    """A model ready for the registry: ONNX plus everything serving needs to run it.
+
+    ``reference`` is the framework's own prediction function; before registration the
+    registry checks that ONNX Runtime gives the same ``output`` on ``sample`` within
+    ``tolerance`` (absolute).
+    """
+
+    name: str
+    onnx_model: bytes
+    features: list[str]
+    reference: Callable[[np.ndarray], np.ndarray]
+    sample: np.ndarray
+    output: str
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    tolerance: float = 1e-4
+    description: str = ""
+
+    def serving_spec(
+        self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            "format": "onnx",
+            "inputs": inputs,
+            "outputs": outputs,
+            "score_output": self.output,
+            "features": list(self.features),
+            "preprocessing": self.preprocessing,
+            "thresholds": self.thresholds,
+        }
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What a version must show to become ``champion``. Declared per model by its domain."""
+
+    metric: str = "pr_auc"
+    min_improvement: float = 0.0  # over the champion, on the same holdout
+    max_slice_regression: float = 0.05  # no slice may lose more than this vs the champion
+    min_slice_size: int = 100  # slices smaller than this are not judged (too noisy)
+    max_ece: float = 0.05  # calibration bound
+    latency_budget_ms: float = 5.0  # single-row p99 in ONNX Runtime
+    require_approval: bool = False  # a person must approve (``couturier models approve``)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    name: str
+    passed: bool
+    value: float | str | None
+    threshold: float | str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    passed: bool
+    checks: list[GateCheck]
+    champion_version: int | None  # the champion it was compared with
+    policy: dict[str, Any]
+    evaluated_at: str
+
+    def failures(self) -> list[GateCheck]:
+        return [c for c in self.checks if not c.passed]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateVerdict:
+        return cls(
+            passed=bool(data["passed"]),
+            checks=[GateCheck(**c) for c in data["checks"]],
+            champion_version=data.get("champion_version"),
+            policy=dict(data.get("policy", {})),
+            evaluated_at=str(data.get("evaluated_at", "")),
+        )
+
+
+@dataclass(frozen=True)
+class PromotionEvent:
+    """One line of the append-only promotion log."""
+
+    id: int
+    model: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    reason: str
+    at: datetime
+    details: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["at"] = self.at.isoformat()
+        return d
