@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ import psycopg
 import pytest
 
 from couturier.registry import ModelRegistry
+from couturier.registry._tracking import mlflow_server_command
 from couturier.settings import Settings
 from tests.support.registry import World, register
 
@@ -35,27 +34,9 @@ def mlflow_server(
         port = s.getsockname()[1]
     artifacts = tmp_path_factory.mktemp("mlflow-artifacts")
     log = (tmp_path_factory.mktemp("mlflow-log") / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"{base.replace('postgresql://', 'postgresql+psycopg://')}/couturier_mlflow",
-            "--artifacts-destination",
-            str(artifacts),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    backend = base.replace("postgresql://", "postgresql+psycopg://") + "/couturier_mlflow"
+    cmd, env = mlflow_server_command(backend, port, artifacts_destination=str(artifacts))
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180

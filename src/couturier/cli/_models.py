@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ from rich.table import Table
 
 from couturier.cli._app import app, console, load_settings
 from couturier.registry import ModelRegistry
-from couturier.registry._tracking import store_uris
+from couturier.registry._tracking import mlflow_server_command, store_uris
 
 models_app = typer.Typer(help="The model registry: versions, aliases, gates, audit, rollback.")
 app.add_typer(models_app, name="models")
@@ -148,22 +147,6 @@ def ui_mlflow_cmd(
 ) -> None:
     """Start the MLflow UI on the local store (one worker, job execution off, for 2 cores)."""
     tracking, artifacts, _ = store_uris(load_settings())
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        tracking,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    if artifacts:
-        cmd += ["--default-artifact-root", artifacts]
+    cmd, env = mlflow_server_command(tracking, port, default_artifact_root=artifacts)
     console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
     raise typer.Exit(subprocess.call(cmd, env=env))

@@ -60,6 +60,14 @@ def _print_summary(s: Summary, market: Marketplace) -> None:
     print_kv("marketplace", rows)
 
 
+def _report(market: Marketplace, as_json: bool) -> None:
+    summary = summarize(market)
+    if as_json:
+        console.print_json(json.dumps(asdict(summary)))
+    else:
+        _print_summary(summary, market)
+
+
 @app.command("simulate")
 def simulate_cmd(
     listings: Annotated[int, typer.Option(help="Number of listings.")] = 5000,
@@ -98,12 +106,7 @@ def simulate_cmd(
     )
     settings = load_settings()
     target = out if out is not None else default_run(settings, f"seed{seed}-{scenario}-{listings}")
-    market = _run(config, target, workers, overwrite)
-    summary = summarize(market)
-    if as_json:
-        console.print_json(json.dumps(asdict(summary)))
-    else:
-        _print_summary(summary, market)
+    _report(_run(config, target, workers, overwrite), as_json)
 
 
 @app.command("scenarios")
@@ -121,12 +124,7 @@ def summary_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Summarize a simulated marketplace: counts, prevalence, label delays, difficulty."""
-    market = Marketplace(path)
-    summary = summarize(market)
-    if as_json:
-        console.print_json(json.dumps(asdict(summary)))
-    else:
-        _print_summary(summary, market)
+    _report(Marketplace(path), as_json)
 
 
 @app.command("demo")

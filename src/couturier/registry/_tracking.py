@@ -11,7 +11,7 @@ from typing import Any
 from couturier.errors import SettingsError
 from couturier.settings import Settings
 
-__all__ = ["code_version", "environment", "store_uris"]
+__all__ = ["code_version", "environment", "mlflow_server_command", "store_uris"]
 
 _TRACKED_PACKAGES = (
     "couturier",
@@ -51,25 +51,16 @@ def store_uris(settings: Settings) -> tuple[str, str | None, str]:
 def code_version() -> dict[str, Any]:
     """The git commit of the code that ran, and whether the work tree had changes."""
     here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=here,
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=10,
-            ).stdout.strip()
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=here, capture_output=True, text=True, check=True, timeout=10
         )
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": "unknown", "git_dirty": "unknown"}
     return {"git_commit": commit, "git_dirty": str(dirty).lower()}
@@ -83,3 +74,35 @@ def environment() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return env
+
+
+def mlflow_server_command(
+    backend_store_uri: str,
+    port: int,
+    *,
+    default_artifact_root: str | None = None,
+    artifacts_destination: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """``mlflow server`` as this project runs it on 2 cores: one worker, job execution off."""
+    import os
+    import sys
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    if default_artifact_root:
+        cmd += ["--default-artifact-root", default_artifact_root]
+    if artifacts_destination:
+        cmd += ["--artifacts-destination", artifacts_destination]
+    return cmd, {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
