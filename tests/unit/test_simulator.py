@@ -81,6 +81,22 @@ def test_ids_join_up(market: Marketplace) -> None:
     assert inter[inter["kind"] == "purchase"].groupby("listing_id").size().max() == 1
 
 
+def test_counterfeits_come_back_more_often(market: Marketplace) -> None:
+    inter = market.read("interactions", ["listing_id", "kind", "occurred_at"])
+    truth = market.read("truth", ["listing_id", "is_counterfeit"])
+    bought = inter[inter["kind"] == "purchase"].merge(truth)
+    returned = set(inter.loc[inter["kind"] == "return", "listing_id"])
+    bought["returned"] = bought["listing_id"].isin(returned)
+    rate = bought.groupby("is_counterfeit")["returned"].mean()
+    assert rate[True] > 3 * rate[False]
+    assert rate[False] < 0.1
+    first = inter.pivot_table(
+        index="listing_id", columns="kind", values="occurred_at", aggfunc="min"
+    )
+    back = first.dropna(subset=["return"])
+    assert (back["return"] > back["purchase"]).all()
+
+
 def test_listings_span_the_period_in_time_order(market: Marketplace) -> None:
     listed = market.read("listings", ["listed_at"])["listed_at"]
     assert listed.is_monotonic_increasing

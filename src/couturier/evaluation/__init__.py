@@ -10,5 +10,6 @@ from couturier.evaluation._metrics import (
     expected_calibration_error,
     recall_at_fpr,
 )
+from couturier.evaluation._plots import plot_curves
 
-__all__ = ["Evaluation", "evaluate", "expected_calibration_error", "recall_at_fpr"]
+__all__ = ["Evaluation", "evaluate", "expected_calibration_error", "plot_curves", "recall_at_fpr"]

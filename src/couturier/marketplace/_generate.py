@@ -60,6 +60,8 @@ _DETAILS = (
     "Corners are clean, hardware shines.",
 )
 _LETTERS = np.array(list("ABCDEFGHJKLMNPRSTUVWXYZ"))
+#: A bought item is returned this often, 3 to 20 days after the purchase.
+RETURN_RATE_AUTHENTIC, RETURN_RATE_COUNTERFEIT = 0.04, 0.40
 
 
 @dataclass
@@ -244,7 +246,7 @@ def _listing(world: World, i: int, out: _Columns) -> None:
             created_at=decided_us + arrival_us,
         )
 
-    _interactions(world, i, day, listed_us, brand_id, cat, condition, log_ratio, out)
+    _interactions(world, i, day, listed_us, brand_id, cat, condition, log_ratio, fake, out)
 
 
 def _interactions(
@@ -256,9 +258,11 @@ def _interactions(
     cat: str,
     condition: str,
     log_ratio: float,
+    fake: bool,
     out: _Columns,
 ) -> None:
-    """Buyers view, like and (at most once) buy; a bargain draws more attention."""
+    """Buyers view, like and (at most once) buy; a bargain draws more attention. A bought
+    counterfeit is returned far more often than an authentic item (buyers notice)."""
     rng = stream(world.config.seed, "interactions", i)
     bargain = float(PriceModel.MU[condition] - log_ratio)
     n_views = min(int(rng.poisson(5.0 * np.exp(1.5 * bargain))), 200)
@@ -284,7 +288,11 @@ def _interactions(
     if rng.random() < 1.0 / (1.0 + np.exp(-(-1.2 + 2.5 * bargain))):
         p = int(rng.integers(0, n_views))
         t = int(times[p]) + int(rng.exponential(1.0) * _US_PER_DAY)
-        _interaction(out, i, k, int(cand[picks[p]]), "purchase", t)
+        buyer = int(cand[picks[p]])
+        _interaction(out, i, k, buyer, "purchase", t)
+        u_return, return_days = rng.random(), rng.uniform(3.0, 20.0)
+        if u_return < (RETURN_RATE_COUNTERFEIT if fake else RETURN_RATE_AUTHENTIC):
+            _interaction(out, i, k + 1, buyer, "return", t + int(return_days * _US_PER_DAY))
 
 
 def _interaction(out: _Columns, i: int, k: int, buyer: int, kind: str, t: int) -> None:

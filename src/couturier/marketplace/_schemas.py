@@ -275,7 +275,7 @@ DATA_SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "interaction_id": _id(unique=True),
             "listing_id": _id(),
             "buyer_id": _id(),
-            "kind": pa.Column(str, pa.Check.isin(["view", "like", "purchase"])),
+            "kind": pa.Column(str, pa.Check.isin(["view", "like", "purchase", "return"])),
             "occurred_at": _ts(),
             "created_at": _ts(),
         },

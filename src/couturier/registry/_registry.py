@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from couturier.errors import ConflictError, InvalidInputError, NotFoundError
-from couturier.evaluation import Evaluation
+from couturier.evaluation import Evaluation, plot_curves
 from couturier.registry._card import ModelCard, render_card
 from couturier.registry._gates import judge
 from couturier.registry._log import PromotionLog
@@ -96,6 +96,12 @@ class Run:
 
     def log_file(self, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), folder)
+
+    def log_evaluation_plots(self, y_true: Any, score: Any, title: str = "") -> None:
+        """ROC, precision-recall and calibration plots under ``plots/``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in plot_curves(y_true, score, Path(tmp), title):
+                self.client.log_artifact(self.run_id, str(path), "plots")
 
     def log_card(self, card: ModelCard) -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -87,7 +87,11 @@ def _world() -> Tables:
             {"seller_id": [1], "created_at": [day(-10)], "prior_sales": [3], "rating": [4.5]}
         ),
         interactions=pd.DataFrame(
-            {"listing_id": [10], "kind": ["purchase"], "created_at": [day(2.0)]}
+            {
+                "listing_id": [10, 10],
+                "kind": ["purchase", "return"],
+                "created_at": [day(2.0), day(4.5)],
+            }
         ),
     )
 
@@ -119,6 +123,7 @@ def test_windows_count_only_what_was_known(repo: FeatureRepo) -> None:
     # snapshots are taken at day starts: at day 3 the seller had listed once (day 0.5)
     assert ts["listings_7d"].tolist() == [0, 1, 2]
     assert ts["sales_30d"].tolist() == [0, 1, 1]
+    assert ts["returns_total"].tolist() == [0, 0, 1]  # returned on day 4.5
     # the seller's age grows with time, from the day-start snapshot
     assert ts.loc[1, "account_age_days"] == pytest.approx(13.0)
 

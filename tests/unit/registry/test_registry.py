@@ -268,6 +268,7 @@ def test_runs_record_lineage_code_environment_slices_and_a_card(
         "tests", "lineage", lineage={"feature_service": "svc_v1", "time_cutoff": "2026-03-01"}
     ) as run:
         run.log_evaluation(ev)
+        run.log_evaluation_plots(world.y, model.predict_proba(world.x)[:, 1], "test")
         card = ModelCard(name, "testing the registry", ["synthetic data"], ev, run.lineage)
         v = registry.register(
             package(name, model, world),
@@ -284,6 +285,8 @@ def test_runs_record_lineage_code_environment_slices_and_a_card(
     assert data.metrics["pr_auc"] == pytest.approx(ev.overall["pr_auc"])
     arts = {a.path for a in registry.client.list_artifacts(v.run_id, "card")}
     assert arts == {"card/model_card.md", "card/model_card.html"}
+    plots = {a.path for a in registry.client.list_artifacts(v.run_id, "plots")}
+    assert plots == {"plots/roc.png", "plots/pr.png", "plots/calibration.png"}
     shown = registry.show(name, v.version)
     assert shown["lineage"]["time_cutoff"] == "2026-03-01"
     assert shown["gate"]["passed"] is True

@@ -144,11 +144,15 @@ def _seller_stats(src: SourceData) -> pd.DataFrame:
     owner = listings.set_index("listing_id")["seller_id"]
     inter = src.read("interactions", ["listing_id", "kind", "created_at"])
     sales = inter[inter["kind"] == "purchase"]
+    returns = inter[inter["kind"] == "return"]
     verdicts = src.read("verdicts", ["listing_id", "verdict", "created_at"])
     fake = verdicts[verdicts["verdict"] == "counterfeit"]
 
     listed = _daily_counts(listings["seller_id"].to_numpy(), listings["created_at"], n, grid)
     sold = _daily_counts(owner.loc[sales["listing_id"]].to_numpy(), sales["created_at"], n, grid)
+    returned = _daily_counts(
+        owner.loc[returns["listing_id"]].to_numpy(), returns["created_at"], n, grid
+    )
     judged = _daily_counts(
         owner.loc[verdicts["listing_id"]].to_numpy(), verdicts["created_at"], n, grid
     )
@@ -169,6 +173,8 @@ def _seller_stats(src: SourceData) -> pd.DataFrame:
             "listings_7d": _window(listed, 7)[k, days],
             "listings_30d": _window(listed, 30)[k, days],
             "sales_30d": _window(sold, 30)[k, days],
+            "returns_30d": _window(returned, 30)[k, days],
+            "returns_total": returned[k, days],
             "verdicts_total": judged[k, days],
             "counterfeit_verdicts_total": flagged[k, days],
             "counterfeit_verdicts_90d": _window(flagged, 90)[k, days],
@@ -326,6 +332,8 @@ FEATURES = FeatureSet(
                 FeatureField("listings_7d", "int64", default=0),
                 FeatureField("listings_30d", "int64", default=0),
                 FeatureField("sales_30d", "int64", default=0),
+                FeatureField("returns_30d", "int64", default=0),
+                FeatureField("returns_total", "int64", default=0),
                 FeatureField("verdicts_total", "int64", default=0),
                 FeatureField("counterfeit_verdicts_total", "int64", default=0),
                 FeatureField("counterfeit_verdicts_90d", "int64", default=0),
