@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,9 @@ def simulate(
     progress: Progress | None = None,
 ) -> Marketplace:
     """Simulate the marketplace ``config`` describes into the folder ``out``.
+
+    With ``workers > 1`` chunks are generated in spawned processes, which re-import the
+    calling script: call ``simulate`` under ``if __name__ == "__main__":`` there.
 
     >>> from couturier.marketplace import SimulationConfig, simulate
     >>> m = simulate(SimulationConfig.of(listings=200), "/tmp/mk", overwrite=True)  # doctest: +SKIP
@@ -127,7 +131,16 @@ def _chunks(
             while next_chunk < len(bounds) and len(pending) < workers + 1:
                 pending.append(pool.submit(_work, *bounds[next_chunk]))
                 next_chunk += 1
-            yield pending.pop(0).result()
+            try:
+                result = pending.pop(0).result()
+            except BrokenProcessPool as exc:
+                raise ConflictError(
+                    "a simulator worker process died; if you call simulate() from a script, "
+                    "put the call under `if __name__ == '__main__':` (worker processes "
+                    "re-import the script), or pass workers=1",
+                    workers=workers,
+                ) from exc
+            yield result
 
 
 def _init(config: SimulationConfig) -> None:
