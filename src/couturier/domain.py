@@ -7,14 +7,38 @@ domain by name, so adding one changes no platform module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
 
 from couturier.errors import NotFoundError
 from couturier.features.types import FeatureSet
 
-__all__ = ["Domain", "get_domain", "load_domains"]
+if TYPE_CHECKING:
+    from couturier.features import FeatureRepo
+    from couturier.marketplace import Marketplace
+    from couturier.registry import ModelRegistry
+
+__all__ = ["Domain", "Recipe", "RecipeReport", "get_domain", "load_domains"]
+
+
+@dataclass(frozen=True)
+class RecipeReport:
+    """What a training recipe reports: the version it registered and how it compares."""
+
+    model: str
+    version: int
+    gate_passed: bool
+    champion: int | None
+    metrics: dict[str, float]
+    oracle: dict[str, float] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+#: data -> training set -> train -> evaluate -> register through the gate.
+Recipe = Callable[["Marketplace", "FeatureRepo", "ModelRegistry"], RecipeReport]
 
 ENTRY_POINT_GROUP = "couturier.domains"
 
@@ -24,6 +48,7 @@ class Domain:
     name: str
     description: str
     features: FeatureSet | None = None
+    recipe: Recipe | None = None
 
 
 @cache

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from couturier.cli._app import app, console, default_run, load_settings, print_kv
-from couturier.domain import load_domains
+from couturier.domain import Recipe, load_domains
 from couturier.features import FeatureRepo, FeatureSet, build_training_set, materialize
 from couturier.marketplace import SCENARIOS, Marketplace, SimulationConfig, simulate
 from couturier.marketplace._summary import Summary, contact_sheet, summarize
+from couturier.registry import ModelRegistry
 
 __all__: list[str] = []
 
@@ -140,10 +141,31 @@ def demo_cmd(
     console.print(f"contact sheet of authentic and counterfeit photos: {sheet}")
     for domain in load_domains().values():
         if domain.features is not None:
-            _demo_features(domain.features, market)
+            repo = _demo_features(domain.features, market)
+            if domain.recipe is not None:
+                _demo_recipe(domain.recipe, market, repo)
 
 
-def _demo_features(features: FeatureSet, market: Marketplace) -> None:
+def _demo_recipe(recipe: Recipe, market: Marketplace, repo: FeatureRepo) -> None:
+    """Train, evaluate against the oracle and the champion, register through the gate."""
+    registry = ModelRegistry(load_settings())
+    try:
+        with console.status("training, evaluating and registering"):
+            report = recipe(market, repo, registry)
+    finally:
+        registry.close()
+    rows: dict[str, Any] = {
+        "registered": f"{report.model} v{report.version}",
+        "gate": "passed" if report.gate_passed else "failed",
+        "champion": f"v{report.champion}" if report.champion else "none",
+    }
+    for k, v in report.metrics.items():
+        oracle = report.oracle.get(k)
+        rows[k] = f"{v:.3f}" + (f"  (oracle {oracle:.3f})" if oracle is not None else "")
+    print_kv(f"model: {report.model}", rows)
+
+
+def _demo_features(features: FeatureSet, market: Marketplace) -> FeatureRepo:
     """Features: compute, register, build a training set, materialize, read one vector."""
     repo = FeatureRepo(features, load_settings())
     with console.status(f"features: {features.service_name}"):
@@ -166,3 +188,4 @@ def _demo_features(features: FeatureSet, market: Marketplace) -> None:
             "online store": repo.online_kind,
         },
     )
+    return repo

@@ -2,6 +2,7 @@
 
 from couturier.domain import Domain
 from couturier.domains.authentication.features import FEATURES
+from couturier.domains.authentication.recipe import run_recipe
 
 __all__ = ["FEATURES", "domain"]
 
@@ -9,4 +10,5 @@ domain = Domain(
     name="authentication",
     description="decide whether a listing is authentic, counterfeit, or needs an expert",
     features=FEATURES,
+    recipe=run_recipe,
 )
