@@ -161,8 +161,12 @@ def _demo_recipe(recipe: Recipe, market: Marketplace, repo: FeatureRepo) -> None
     }
     for k, v in report.metrics.items():
         oracle = report.oracle.get(k)
-        rows[k] = f"{v:.3f}" + (f"  (oracle {oracle:.3f})" if oracle is not None else "")
+        rows[k] = _num(v) + (f"  (oracle {_num(oracle)})" if oracle is not None else "")
     print_kv(f"model: {report.model}", rows)
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}"
 
 
 def _demo_features(features: FeatureSet, market: Marketplace) -> FeatureRepo:

@@ -16,6 +16,11 @@ import pandas as pd
 
 from couturier.domain import RecipeReport
 from couturier.domains.authentication import listing_model
+from couturier.domains.authentication.decision import (
+    CostModel,
+    expected_cost_per_1000,
+    fit_policy,
+)
 from couturier.evaluation import Evaluation, evaluate
 from couturier.features import FeatureRepo, build_training_set
 from couturier.marketplace import Marketplace
@@ -33,6 +38,7 @@ POLICY = GatePolicy(
     latency_budget_ms=5.0,
 )
 HOLDOUT_SHARE = 0.3
+COSTS = CostModel()
 _PRICE_BANDS = [0.0, 500.0, 2000.0, 5000.0, np.inf]
 
 
@@ -64,12 +70,21 @@ def run_recipe(
     y_train = frame.loc[train_rows, "label"].to_numpy()
     hold = frame[hold_rows].reset_index(drop=True)
     x_hold = listing_model.design_matrix(hold)
+    # decision thresholds from out-of-time predictions inside the training period
+    split = int(len(x_train) * 0.8)  # frame rows are in time order
+    early = listing_model.train(x_train[:split], y_train[:split], seed=market.config.seed)
+    policy = fit_policy(early.predict_proba(x_train[split:])[:, 1], y_train[split:], COSTS)
     model = listing_model.train(x_train, y_train, seed=market.config.seed)
     score = model.predict_proba(x_hold)[:, 1]
     holdout_id = f"{ts.fingerprint[:16]}@{cutoff.isoformat()}"
     slices = _slices(hold)
     ev = evaluate(hold["label"], score, slices, holdout=holdout_id)
     oracle = evaluate(hold["label"], hold["oracle_p_counterfeit"], holdout=holdout_id).overall
+    oracle_p = hold["oracle_p_counterfeit"].to_numpy()
+    oracle["expected_cost_per_1000"] = expected_cost_per_1000(
+        oracle_p, hold["label"], fit_policy(oracle_p, hold["label"], COSTS), COSTS
+    )
+    model_cost = expected_cost_per_1000(score, hold["label"], policy, COSTS)
 
     name = listing_model.MODEL_NAME
     champion = registry.alias_version(name, "champion") if name in registry.models() else None
@@ -96,6 +111,7 @@ def run_recipe(
         "authentication", f"{name}-{cutoff.date()}", params=params, lineage=lineage
     ) as run:
         run.log_evaluation(ev)
+        run.log_metrics({"expected_cost_per_1000": model_cost, **policy.as_dict()})
         run.log_metrics(oracle, prefix="oracle.")
         run.log_evaluation_plots(hold["label"], score, name)
         card = ModelCard(
@@ -110,7 +126,7 @@ def run_recipe(
             lineage=lineage,
         )
         version = registry.register(
-            listing_model.package(model, x_train[:500], {"review": 0.2, "counterfeit": 0.8}),
+            listing_model.package(model, x_train[:500], policy.as_thresholds()),
             ev,
             run=run,
             policy=POLICY,
@@ -123,13 +139,14 @@ def run_recipe(
             name, version.version, "champion", actor=actor, reason="first version to pass its gate"
         )
         champion = version.version
-    keys = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "ece")
+    keys = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "ece", "expected_cost_per_1000")
+    metrics = {**ev.overall, "expected_cost_per_1000": model_cost}
     return RecipeReport(
         model=name,
         version=version.version,
         gate_passed=version.verdict.passed,
         champion=registry.alias_version(name, "champion"),
-        metrics={k: ev.overall[k] for k in keys if k in ev.overall},
+        metrics={k: metrics[k] for k in keys if k in metrics},
         oracle={k: oracle[k] for k in keys if k in oracle},
         lineage=lineage,
     )
