@@ -58,13 +58,7 @@ class VectorIndex:
             raise InvalidInputError(
                 f"{len(i)} ids for {len(v)} vectors; give one id per vector", field="ids"
             )
-        g = (
-            np.zeros(len(v), np.int64)
-            if groups is None
-            else np.asarray(groups, np.int64).reshape(-1)
-        )
-        if len(g) != len(v):
-            raise InvalidInputError(f"{len(g)} groups for {len(v)} vectors", field="groups")
+        g = _groups(groups, len(v), "vectors")
         known: np.ndarray = (
             np.concatenate([np.concatenate(x) for x in self._ids.values()])
             if self._ids
@@ -124,13 +118,7 @@ class VectorIndex:
         if k < 1:
             raise InvalidInputError(f"k={k}; ask for at least one neighbour", field="k")
         q = self._check_vectors(vectors)
-        g = (
-            np.zeros(len(q), np.int64)
-            if groups is None
-            else np.asarray(groups, np.int64).reshape(-1)
-        )
-        if len(g) != len(q):
-            raise InvalidInputError(f"{len(g)} groups for {len(q)} queries", field="groups")
+        g = _groups(groups, len(q), "queries")
         ids = np.full((len(q), k), -1, dtype=np.int64)
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         for group in np.unique(g):
@@ -207,3 +195,11 @@ class VectorIndex:
             # keep the vectors, so a later add() can rebuild the group with them
             index._vectors[group] = [faiss_index.reconstruct_n(0, faiss_index.ntotal)]
         return index
+
+
+def _groups(groups: Any, n: int, what: str) -> np.ndarray:
+    """One integer group per row (default: everything in group 0)."""
+    g = np.zeros(n, np.int64) if groups is None else np.asarray(groups, np.int64).reshape(-1)
+    if len(g) != n:
+        raise InvalidInputError(f"{len(g)} groups for {n} {what}", field="groups")
+    return g
