@@ -379,25 +379,42 @@ class ModelRegistry:
         _rollback: bool = False,
     ) -> PromotionEvent | None:
         """Point ``alias`` at ``version``. ``champion`` needs a passed, current gate verdict."""
-        if alias not in ALIASES:
-            raise InvalidInputError(
-                f"no alias {alias!r}; aliases: {', '.join(ALIASES)}", field="alias"
-            )
-        if not reason.strip():
-            raise InvalidInputError("a promotion needs a reason (--reason)", field="reason")
+        self._check_alias(alias, reason)
         mv = self._version(name, version)
+
+        def check(current: int | None) -> None:
+            if alias == "champion" and not _rollback:
+                self._check_gate(name, version, mv, current)
+
+        return self._move(name, alias, version, actor=actor, reason=reason, check=check)
+
+    def _move(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        actor: str,
+        reason: str,
+        check: Callable[[int | None], None] | None = None,
+    ) -> PromotionEvent | None:
+        """Point ``alias`` at ``version`` (None: remove it) and log the move, under the lock."""
         with self.log.exclusive(name) as conn:
             current = self.alias_version(name, alias)
             if current == version:
                 return None  # already there: nothing to log
-            if alias == "champion" and not _rollback:
-                self._check_gate(name, version, mv, current)
-            self.client.set_registered_model_alias(name, alias, str(version))
-            verdict = self.verdict(name, version)
-            details = {
-                "gate_passed": verdict.passed if verdict else None,
-                "metrics": {c.name: c.value for c in verdict.checks} if verdict else {},
-            }
+            if check is not None:
+                check(current)
+            if version is None:
+                self.client.delete_registered_model_alias(name, alias)
+                details: dict[str, Any] = {}
+            else:
+                self.client.set_registered_model_alias(name, alias, str(version))
+                verdict = self.verdict(name, version)
+                details = {
+                    "gate_passed": verdict.passed if verdict else None,
+                    "metrics": {c.name: c.value for c in verdict.checks} if verdict else {},
+                }
             event_id = self.log.append(
                 conn,
                 model=name,
@@ -412,6 +429,15 @@ class ModelRegistry:
         for hook in self._hooks:
             hook(event)
         return event
+
+    @staticmethod
+    def _check_alias(alias: str, reason: str) -> None:
+        if alias not in ALIASES:
+            raise InvalidInputError(
+                f"no alias {alias!r}; aliases: {', '.join(ALIASES)}", field="alias"
+            )
+        if not reason.strip():
+            raise InvalidInputError("an alias move needs a reason (--reason)", field="reason")
 
     def _check_gate(self, name: str, version: int, mv: Any, champion: int | None) -> None:
         raw = mv.tags.get(GATE_TAG)
@@ -459,23 +485,10 @@ class ModelRegistry:
     def clear_alias(
         self, name: str, alias: str, *, actor: str, reason: str
     ) -> PromotionEvent | None:
+        """Remove ``alias`` (end a canary, stop a shadow); logged like any move."""
+        self._check_alias(alias, reason)
         self._check_model(name)
-        with self.log.exclusive(name) as conn:
-            current = self.alias_version(name, alias)
-            if current is None:
-                return None
-            self.client.delete_registered_model_alias(name, alias)
-            event_id = self.log.append(
-                conn,
-                model=name,
-                alias=alias,
-                from_version=current,
-                to_version=None,
-                actor=actor,
-                reason=reason,
-                details={},
-            )
-        return self.log.events(name, after_id=event_id - 1)[0]
+        return self._move(name, alias, None, actor=actor, reason=reason)
 
     def rollback(self, name: str, *, actor: str, reason: str) -> PromotionEvent:
         """Point ``champion`` back at the version it pointed to before its last move."""

@@ -194,6 +194,21 @@ def test_concurrent_promotions_leave_a_consistent_state(
     assert registry.alias_version(name, "canary") == moves[-1].to_version
 
 
+def test_clearing_an_alias_is_a_logged_move_that_hooks_see(
+    registry: ModelRegistry, world: World, name: str
+) -> None:
+    v = _champion(registry, name, world)
+    registry.promote(name, v, "canary", actor="ana", reason="5% of traffic")
+    seen: list[PromotionEvent] = []
+    registry.subscribe(seen.append)
+    event = registry.clear_alias(name, "canary", actor="ana", reason="canary done")
+    assert event is not None and (event.from_version, event.to_version) == (v, None)
+    assert registry.alias_version(name, "canary") is None
+    assert seen[-1].id == event.id
+    assert registry.clear_alias(name, "canary", actor="ana", reason="again") is None
+    assert registry.alias_at(name, "canary", datetime.now(UTC)) is None
+
+
 def test_the_promotion_log_refuses_updates_and_deletes(
     registry: ModelRegistry, world: World, name: str
 ) -> None:
