@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pyarrow.parquet as pq
 
 from couturier.features._repo import FeatureRepo
@@ -70,14 +71,20 @@ def materialize(
     return report
 
 
-def _first_event(repo: FeatureRepo, view: str) -> datetime | None:
+def _event_times(repo: FeatureRepo, view: str) -> pd.Series | None:
+    """The event times in a view's source, or None when it has no source yet."""
     path = repo.source_path(view)
     if not path.exists():
         return None
-    column = pq.read_table(path, columns=[EVENT_TS])[EVENT_TS]
-    if len(column) == 0:
+    times: pd.Series = pq.read_table(path, columns=[EVENT_TS])[EVENT_TS].to_pandas()
+    return times
+
+
+def _first_event(repo: FeatureRepo, view: str) -> datetime | None:
+    times = _event_times(repo, view)
+    if times is None or len(times) == 0:
         return None
-    first: datetime = column.to_pandas().min().to_pydatetime()
+    first: datetime = times.min().to_pydatetime()
     return first - timedelta(seconds=1)  # a margin, so the first event is surely inside
 
 
@@ -98,9 +105,8 @@ def freshness(repo: FeatureRepo, now: datetime | None = None) -> list[Freshness]
     for spec in repo.features.views:
         until = watermark(repo, spec.name)
         newest = None
-        path = repo.source_path(spec.name)
-        if until is not None and path.exists():
-            times = pq.read_table(path, columns=[EVENT_TS])[EVENT_TS].to_pandas()
+        times = _event_times(repo, spec.name) if until is not None else None
+        if times is not None:
             held = times[times <= until]
             newest = held.max().to_pydatetime() if len(held) else None
         age = (now - newest).total_seconds() if newest is not None else None

@@ -195,13 +195,11 @@ def read_entity(reader: OnlineReader, entity: str, entity_id: int) -> dict[str, 
     specs = check_entity(reader.features, entity)
     out: dict[str, Any] = {"entity": entity, "id": entity_id, "views": {}}
     for spec in specs:
-        key = EntityKey(
-            join_keys=[spec.entity.join_key], entity_values=[Value(int64_val=entity_id)]
-        )
+        keys = reader._entity_keys([{spec.entity.join_key: entity_id}], spec.entity.join_key)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ((ts, values),) = reader._store.online_read(
-                reader.repo.config, reader._views[spec.name], [key], spec.feature_names
+                reader.repo.config, reader._views[spec.name], keys, spec.feature_names
             )
         out["views"][spec.name] = {
             "found": values is not None,

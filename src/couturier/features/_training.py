@@ -120,11 +120,16 @@ def build_training_set(
     for k, view in fs.key_from.items():
         if k not in frame.columns:
             by_view.setdefault(view, []).append(k)
+    root_view = _root_view(repo)
+    by_view.setdefault(root_view, [])  # its source also says which root ids exist
+    known: set[int] = set()
     for view, keys in by_view.items():
         lookup = pd.read_parquet(repo.source_path(view), columns=[key, *keys])
-        lookup = lookup.drop_duplicates(key, keep="last")
-        frame = frame.merge(lookup, on=key, how="left")
-    known = set(pd.read_parquet(repo.source_path(_root_view(repo)), columns=[key])[key])
+        if view == root_view:
+            known = set(lookup[key])
+        if keys:
+            lookup = lookup.drop_duplicates(key, keep="last")
+            frame = frame.merge(lookup, on=key, how="left")
     missing = sorted(set(frame[key]) - known)
     if missing:
         unknown[fs.root.name] = [int(x) for x in missing]

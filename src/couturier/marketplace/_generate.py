@@ -118,9 +118,7 @@ def _listing(world: World, i: int, out: _Columns) -> None:
 
     # product
     u_brand, u_cat, u_prod = stream(seed, "product", i).random(3)
-    brand_id = int(
-        np.searchsorted(np.cumsum(world.brand_popularity), u_brand * world.brand_popularity.sum())
-    )
+    brand_id = int(np.searchsorted(world.brand_cumulative, u_brand * world.brand_total))
     brand_id = min(brand_id, c.brands - 1)
     cat_w = scen.category_weights(day)
     cat = _CATEGORY_NAMES[min(int(np.searchsorted(np.cumsum(cat_w), u_cat * cat_w.sum())), 4)]

@@ -16,7 +16,7 @@ import numpy as np
 
 from couturier.marketplace._catalog import CATEGORIES, Brand, Product, build_catalog
 from couturier.marketplace._config import SimulationConfig
-from couturier.marketplace._scenarios import RING_SELLERS, SCENARIOS, Scenario
+from couturier.marketplace._scenarios import RING_FAKE_RATE, RING_SELLERS, SCENARIOS, Scenario
 
 __all__ = ["COUNTRIES", "World", "stream"]
 
@@ -85,6 +85,8 @@ class World:
         self.products: list[Product]
         self.brands, self.products = build_catalog(config.brands, rng)
         self.brand_popularity = rng.dirichlet(np.full(config.brands, 4.0))
+        self.brand_cumulative = np.cumsum(self.brand_popularity)
+        self.brand_total = float(self.brand_popularity.sum())
         self.scenario: Scenario = SCENARIOS[config.scenario](config.scenario_start)
         self.sellers = self._sellers(rng)
         self.buyers = self._buyers(rng)
@@ -210,8 +212,6 @@ class World:
         return (lo + hi) / 2
 
     def propensity(self, seller: int, day: float) -> float:
-        from couturier.marketplace._scenarios import RING_FAKE_RATE
-
         if self.sellers.ring[seller]:
             return RING_FAKE_RATE
         z = self.intercept + self.raw_propensity(seller, day)

@@ -87,7 +87,7 @@ def run_recipe(
     model_cost = expected_cost_per_1000(score, hold["label"], policy, COSTS)
 
     name = listing_model.MODEL_NAME
-    champion = registry.alias_version(name, "champion") if name in registry.models() else None
+    champion = registry.alias_version(name, "champion")  # None for a model not yet registered
     champion_ev: Evaluation | None = None
     if champion is not None:
         loaded = registry.load(name, champion)
