@@ -35,6 +35,7 @@ class RecipeReport:
     metrics: dict[str, float]
     oracle: dict[str, float] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # per stage: versions, timings, ...
 
 
 #: data -> training set -> train -> evaluate -> register through the gate.

@@ -32,15 +32,22 @@ def session(onnx_model: bytes, threads: int = 1) -> Any:
     return ort.InferenceSession(onnx_model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def _run(sess: Any, output: str, x: np.ndarray) -> np.ndarray:
-    name = sess.get_inputs()[0].name
-    (out,) = sess.run([output], {name: x.astype(np.float32)})
+def feeds(sess: Any, x: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A single array goes to the first input as float32; a dict goes by name, as it is."""
+    if isinstance(x, dict):
+        return dict(x)
+    return {sess.get_inputs()[0].name: np.asarray(x).astype(np.float32)}
+
+
+def _run(sess: Any, output: str, x: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+    (out,) = sess.run([output], feeds(sess, x))
     return np.asarray(out)
 
 
 def check_parity(package: ModelPackage) -> ParityReport:
     """Framework outputs vs ONNX Runtime outputs on the package's sample."""
-    x = np.asarray(package.sample)
+    x = package.sample if isinstance(package.sample, dict) else np.asarray(package.sample)
+    rows = package.rows()
     try:
         sess = session(package.onnx_model)
         got = _run(sess, package.output, x)
@@ -49,7 +56,7 @@ def check_parity(package: ModelPackage) -> ParityReport:
             False,
             float("inf"),
             package.tolerance,
-            len(x),
+            rows,
             f"ONNX Runtime could not run the model: {type(exc).__name__}: {exc}",
         )
     want = np.asarray(package.reference(x))
@@ -58,7 +65,7 @@ def check_parity(package: ModelPackage) -> ParityReport:
             False,
             float("inf"),
             package.tolerance,
-            len(x),
+            rows,
             f"output {package.output!r} has shape {got.shape}, the framework's {want.shape}",
         )
     err = float(np.max(np.abs(got.astype(float) - want.astype(float)))) if got.size else 0.0
@@ -67,16 +74,22 @@ def check_parity(package: ModelPackage) -> ParityReport:
         ok,
         err,
         package.tolerance,
-        len(x),
-        f"max |onnx - framework| = {err:.3g} over {len(x)} rows "
+        rows,
+        f"max |onnx - framework| = {err:.3g} over {rows} rows "
         f"({'within' if ok else 'beyond'} {package.tolerance:g})",
     )
 
 
-def measure_latency(onnx_model: bytes, output: str, row: np.ndarray, runs: int = 300) -> float:
+def measure_latency(
+    onnx_model: bytes, output: str, row: np.ndarray | dict[str, np.ndarray], runs: int = 300
+) -> float:
     """Single-row p99 in ms, one thread, after a warm-up."""
     sess = session(onnx_model)
-    x = np.asarray(row, dtype=np.float32).reshape(1, -1) if np.ndim(row) == 1 else row[:1]
+    x: np.ndarray | dict[str, np.ndarray]
+    if isinstance(row, dict):
+        x = row
+    else:
+        x = np.asarray(row, dtype=np.float32).reshape(1, -1) if np.ndim(row) == 1 else row[:1]
     for _ in range(30):
         _run(sess, output, x)
     samples = []

@@ -55,6 +55,7 @@ __all__ = ["LoadedModel", "ModelRegistry", "ParityError", "RegisteredVersion", "
 
 PIP_REQUIREMENTS = ["onnxruntime", "numpy"]
 GATE_TAG = "couturier.gate"
+ARTIFACTS_DIR = "artifacts"  # beside model.onnx in a version's model folder
 APPROVAL_TAG = "couturier.approved_by"
 
 
@@ -124,6 +125,7 @@ class LoadedModel:
     version: int
     onnx_model: bytes
     spec: dict[str, Any]
+    artifacts: dict[str, bytes] = field(default_factory=dict)
 
 
 class ModelRegistry:
@@ -212,7 +214,7 @@ class ModelRegistry:
                 "(opset, converter options, dtype) until ONNX Runtime matches the framework",
                 field="onnx_model",
             )
-        latency = measure_latency(package.onnx_model, package.output, package.sample[:1])
+        latency = measure_latency(package.onnx_model, package.output, package.first_row())
         champion = self.alias_version(package.name, "champion")
         verdict = judge(
             policy,
@@ -269,6 +271,10 @@ class ModelRegistry:
                 str(path),
                 pip_requirements=PIP_REQUIREMENTS,  # explicit: inference is slow and unneeded
             )
+            for name, data in package.artifacts.items():
+                target = path / ARTIFACTS_DIR / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
             self.client.log_artifacts(run.run_id, str(path), "model")
 
     def _ensure_model(self, name: str, description: str) -> None:
@@ -361,7 +367,10 @@ class ModelRegistry:
             local = Path(self.client.download_artifacts(mv.run_id, "model", tmp))
             onnx_bytes = (local / "model.onnx").read_bytes()
             spec = json.loads((local / "serving.json").read_text())
-        return LoadedModel(name, version, onnx_bytes, spec)
+            artifacts = {
+                n: (local / ARTIFACTS_DIR / n).read_bytes() for n in spec.get("artifacts", [])
+            }
+        return LoadedModel(name, version, onnx_bytes, spec, artifacts)
 
     # ---- moves -----------------------------------------------------------------------------
     def subscribe(self, hook: Callable[[PromotionEvent], None]) -> None:

@@ -29,19 +29,37 @@ class ModelPackage:
 
     ``reference`` is the framework's own prediction function; before registration the
     registry checks that ONNX Runtime gives the same ``output`` on ``sample`` within
-    ``tolerance`` (absolute).
+    ``tolerance`` (absolute). ``sample`` is one array for a single-input model (fed as float32)
+    or a dict of named arrays, fed as they are, for a model with several inputs.
+
+    ``artifacts`` travel with the version beside ``model.onnx`` (a quantized variant, a
+    retrieval index, a calibration table): name -> bytes, names may contain ``/``.
+    ``components`` names the registered versions this model was fitted on top of (a fusion
+    model's inputs), so serving loads the same graph that was evaluated.
     """
 
     name: str
     onnx_model: bytes
     features: list[str]
-    reference: Callable[[np.ndarray], np.ndarray]
-    sample: np.ndarray
+    reference: Callable[[Any], np.ndarray]
+    sample: np.ndarray | dict[str, np.ndarray]
     output: str
     preprocessing: dict[str, Any] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     tolerance: float = 1e-4
     description: str = ""
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+    components: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def first_row(self) -> np.ndarray | dict[str, np.ndarray]:
+        if isinstance(self.sample, dict):
+            return {k: v[:1] for k, v in self.sample.items()}
+        return self.sample[:1]
+
+    def rows(self) -> int:
+        first = next(iter(self.sample.values())) if isinstance(self.sample, dict) else self.sample
+        return len(first)
 
     def serving_spec(
         self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
@@ -54,6 +72,9 @@ class ModelPackage:
             "features": list(self.features),
             "preprocessing": self.preprocessing,
             "thresholds": self.thresholds,
+            "artifacts": sorted(self.artifacts),
+            "components": self.components,
+            **self.extra,
         }
 
 

@@ -132,6 +132,29 @@ class VectorIndex:
             scores[rows] = np.where(found, s, -np.inf)
         return SearchResult(ids, scores)
 
+    def recall_at_k(self, vectors: Any, k: int = 10, groups: Any = None) -> float:
+        """Share of the exact ``k`` nearest (brute force, same group) that :meth:`search` finds."""
+        import faiss
+
+        q = self._check_vectors(vectors)
+        g = _groups(groups, len(q), "queries")
+        approx = self.search(q, k, g).ids
+        found = total = 0
+        for group in np.unique(g):
+            if int(group) not in self._ids:
+                continue
+            rows = np.flatnonzero(g == group)
+            vectors_g = np.concatenate(self._vectors[int(group)])
+            ids_g = np.concatenate(self._ids[int(group)])
+            flat = faiss.IndexFlatIP(self.dim)
+            flat.add(vectors_g)
+            _, pos = flat.search(q[rows], k)
+            for row, exact in zip(rows, pos, strict=True):
+                want = set(ids_g[exact[exact >= 0]].tolist())
+                found += len(want & set(approx[row].tolist()))
+                total += len(want)
+        return found / total if total else 1.0
+
     # ---- persistence ---------------------------------------------------------------------
     def save(self, folder: str | Path) -> str:
         """Write the index to ``folder``; return its fingerprint (sha256 of the files)."""

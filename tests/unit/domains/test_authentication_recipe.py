@@ -1,64 +1,208 @@
-"""The authentication recipe end to end: training set, LightGBM, ONNX, gate, registry."""
+"""The authentication recipe end to end: three models, references, fusion, gates, report.
+
+One recipe run on the session's 4,000-listing market (a short image-model schedule), shared by
+the tests of this module; each test checks one promise of what it left behind.
+"""
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from couturier.domain import get_domain
-from couturier.domains.authentication import FEATURES, listing_model
+from couturier.domain import RecipeReport
+from couturier.domains.authentication import FEATURES, fusion, image_model, listing_model
+from couturier.domains.authentication.graph import AuthenticationGraph
+from couturier.domains.authentication.image_model import ImageTrainConfig
+from couturier.domains.authentication.recipe import RecipeConfig, run_recipe, score_period
+from couturier.errors import InvalidInputError
+from couturier.evaluation import evaluate
 from couturier.features import FeatureRepo
 from couturier.marketplace import Marketplace
 from couturier.registry import ModelRegistry
 from couturier.registry._packaging import session
 from couturier.settings import Settings
 
+QUICK = RecipeConfig(image=ImageTrainConfig(epochs=2, max_photos_per_epoch=1500))
 
-@pytest.fixture(scope="module")
-def stores(
-    market: Marketplace, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[FeatureRepo, ModelRegistry]:
-    settings = Settings(home=tmp_path_factory.mktemp("recipe"))
+
+@dataclass
+class Trained:
+    repo: FeatureRepo
+    registry: ModelRegistry
+    first: RecipeReport
+
+
+def _stores(market: Marketplace, home: Path) -> tuple[FeatureRepo, ModelRegistry]:
+    settings = Settings(home=home)
     repo = FeatureRepo(FEATURES, settings)
     repo.write_sources(market)
     repo.apply()
     return repo, ModelRegistry(settings)
 
 
-def test_the_recipe_registers_a_champion_then_judges_the_next_against_it(
-    market: Marketplace, stores: tuple[FeatureRepo, ModelRegistry]
-) -> None:
-    repo, registry = stores
-    recipe = get_domain("authentication").recipe
-    assert recipe is not None
-    first = recipe(market, repo, registry)
+@pytest.fixture(scope="module")
+def trained(market: Marketplace, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    repo, registry = _stores(market, tmp_path_factory.mktemp("recipe"))
+    first = run_recipe(market, repo, registry, config=QUICK)
+    yield Trained(repo, registry, first)
+    repo.close()
+    registry.close()
+
+
+def test_the_first_graph_becomes_champion_with_its_components(trained: Trained) -> None:
+    first, registry = trained.first, trained.registry
+    assert first.model == fusion.MODEL_NAME
     assert first.gate_passed and first.champion == first.version == 1
-    # a price+seller model: informative, far from the oracle that also sees the photos
+    components = first.details["components"]
+    assert set(components) == {listing_model.MODEL_NAME, image_model.MODEL_NAME}
+    spec = registry.load(fusion.MODEL_NAME, "champion").spec
+    assert spec["components"] == components  # the graph is pinned to the versions it was fit on
+    assert spec["features"] == fusion.INPUTS
+    assert 0.0 < spec["thresholds"]["review"] < spec["thresholds"]["counterfeit"] <= 1.0
+
+
+def test_metrics_are_measured_against_the_oracle_on_the_holdout(trained: Trained) -> None:
+    first = trained.first
+    # informative (photos, seller, price), below the oracle that knows every flaw
     assert 0.08 < first.metrics["pr_auc"] < first.oracle["pr_auc"]
     assert first.metrics["roc_auc"] > 0.6
-    assert first.lineage["feature_service"] == "authentication_v1"
-    # the oracle's decisions cost less than the model's; both are finite, positive costs
+    assert first.metrics["ece"] <= 0.05
     assert 0 < first.oracle["expected_cost_per_1000"] < first.metrics["expected_cost_per_1000"]
-    second = recipe(market, repo, registry)
-    verdict = registry.verdict(listing_model.MODEL_NAME, second.version)
-    assert verdict is not None and verdict.champion_version == 1
-    assert {c.name for c in verdict.checks} >= {"parity", "beats_champion", "no_slice_regression"}
-    assert second.champion == 1  # a recipe never replaces a champion by itself
+    assert first.lineage["feature_service"] == "authentication_v1"
+    stages = first.details["stage_pr_auc"]
+    assert set(stages) == {"listing_model", "image_model", "retrieval", "fusion"}
+    assert first.details["retrieval_recall_at_10"] >= 0.95
 
 
-def test_the_registered_onnx_model_reproduces_lightgbm(
-    market: Marketplace, stores: tuple[FeatureRepo, ModelRegistry], tmp_path: Path
+def test_int8_variant_is_measured_and_the_choice_follows_the_tolerance(trained: Trained) -> None:
+    d = trained.first.details
+    q = d["int8"]
+    assert q["int8_photos_per_s"] > 0 and q["fp32_photos_per_s"] > 0
+    assert q["speedup"] == pytest.approx(q["int8_photos_per_s"] / q["fp32_photos_per_s"])
+    expected = "int8" if q["auc_drop"] <= QUICK.int8_max_auc_drop else "fp32"
+    assert d["image_variant"] == expected
+    loaded = trained.registry.load(image_model.MODEL_NAME, d["components"][image_model.MODEL_NAME])
+    assert "model.int8.onnx" in loaded.artifacts
+    assert loaded.spec["serving_variant"] == expected
+
+
+def test_the_registered_graph_reproduces_the_evaluated_scores(
+    market: Marketplace, trained: Trained
 ) -> None:
-    _, registry = stores
-    loaded = registry.load(listing_model.MODEL_NAME, "champion")
-    assert loaded.spec["features"] == listing_model.INPUTS
-    thresholds = loaded.spec["thresholds"]
-    assert set(thresholds) == {"review", "counterfeit"}
-    assert 0.0 < thresholds["review"] < thresholds["counterfeit"] <= 1.0
-    x = np.full((3, len(listing_model.INPUTS)), np.nan, dtype=np.float32)  # all features missing
+    """What was evaluated is what serves: the graph loaded from the registry scores the holdout
+    to the same PR-AUC the recipe reported."""
+    graph = AuthenticationGraph.from_registry(trained.registry, "champion")
+    scored = score_period(
+        market, trained.repo, graph, pd.Timestamp(trained.first.details["cutoff"])
+    )
+    y = scored.frame["label"].to_numpy()
+    assert len(y) == trained.first.details["metrics"]["n"]
+    ev = evaluate(y, scored.scores.probability).overall
+    assert ev["pr_auc"] == pytest.approx(trained.first.metrics["pr_auc"], abs=1e-6)
+    decided = set(scored.scores.decision)
+    assert decided <= {"authentic", "review", "counterfeit"} and "authentic" in decided
+    evidence = graph.evidence(
+        scored.scores, np.flatnonzero(scored.photos["listing_id"] == scored.frame["listing_id"][0])
+    )
+    assert 0 < len(evidence.photo_id) <= 10
+    assert evidence.similarity == sorted(evidence.similarity, reverse=True)
+    assert set(evidence.verdict) <= {"authentic", "counterfeit"}
+
+
+def test_the_listing_model_runs_on_all_missing_features(trained: Trained) -> None:
+    loaded = trained.registry.load(listing_model.MODEL_NAME, "champion")
+    x = np.full((3, len(listing_model.INPUTS)), np.nan, dtype=np.float32)
     (p,) = session(loaded.onnx_model).run(["probabilities"], {"features": x})
     assert p.shape == (3, 2)
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
-    assert registry.show(listing_model.MODEL_NAME, 1)["gate"]["passed"] is True
+
+
+def test_the_report_shows_curves_decisions_slices_and_worst_errors(trained: Trained) -> None:
+    html = Path(trained.first.details["report"]).read_text()
+    for part in (
+        "model next to the oracle",
+        "Decisions by outcome",
+        "Slices",
+        "missed counterfeit",
+    ):
+        assert part in html
+    assert html.count("data:image/png;base64") == 3  # ROC, PR, calibration
+    assert "data:image/jpeg;base64" in html  # the errors' photos and their evidence
+    assert "Nearest verified references" in html
+
+
+def test_a_second_run_is_judged_against_the_champion_and_does_not_replace_it(
+    market: Marketplace, trained: Trained
+) -> None:
+    second = run_recipe(market, trained.repo, trained.registry, config=QUICK)
+    verdict = trained.registry.verdict(fusion.MODEL_NAME, second.version)
+    assert verdict is not None and verdict.champion_version == 1
+    assert {c.name for c in verdict.checks} >= {"parity", "beats_champion", "no_slice_regression"}
+    assert second.champion == 1
+
+
+# ---- bad input stops the recipe before any training ------------------------------------------
+def _corrupt(market: Marketplace, tmp: Path, table: str, edit: object) -> Marketplace:
+    copy = tmp / "market"
+    shutil.copytree(market.path, copy)
+    part = sorted((copy / table).glob("part-*.parquet"))[0]
+    frame = pq.read_table(part)
+    pq.write_table(edit(frame), part)  # type: ignore[operator]
+    return Marketplace(copy)
+
+
+def test_a_photo_that_is_not_an_image_stops_the_recipe_naming_it(
+    market: Marketplace, tmp_path: Path
+) -> None:
+    def garbage(t: pa.Table) -> pa.Table:
+        images = t.column("image").to_pylist()
+        images[0] = b"this is not a jpeg"
+        return t.set_column(
+            t.schema.get_field_index("image"), "image", pa.array(images, pa.binary())
+        )
+
+    bad = _corrupt(market, tmp_path, "photos", garbage)
+    first_photo = int(
+        pq.read_table(sorted((bad.path / "photos").glob("*.parquet"))[0])
+        .column("photo_id")[0]
+        .as_py()
+    )
+    repo, registry = _stores(bad, tmp_path / "home")
+    try:
+        with pytest.raises(InvalidInputError) as err:
+            run_recipe(bad, repo, registry, config=QUICK)
+        assert err.value.field == f"photo_id {first_photo}"
+        assert "not a readable image" in err.value.message
+        assert registry.models() == []  # nothing was trained or registered
+    finally:
+        repo.close()
+        registry.close()
+
+
+def test_a_listing_without_a_required_field_stops_the_recipe(
+    market: Marketplace, tmp_path: Path
+) -> None:
+    def no_price(t: pa.Table) -> pa.Table:
+        prices = t.column("asking_price").to_pylist()
+        prices[3] = None
+        i = t.schema.get_field_index("asking_price")
+        return t.set_column(i, "asking_price", pa.array(prices, pa.float64()))
+
+    bad = _corrupt(market, tmp_path, "listings", no_price)
+    repo, registry = _stores(bad, tmp_path / "home")
+    try:
+        with pytest.raises(InvalidInputError) as err:
+            run_recipe(bad, repo, registry, config=QUICK)
+        assert err.value.field == "asking_price"
+        assert "has no asking_price" in err.value.message
+        assert registry.models() == []
+    finally:
+        repo.close()
+        registry.close()

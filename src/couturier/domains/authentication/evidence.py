@@ -1,0 +1,161 @@
+"""Visual evidence: the verified reference photos nearest to a listing's photos.
+
+References are the photos of listings an expert has judged, authentic or counterfeit, embedded
+by the image model. They are searched within their house and view (a monogram close-up is
+compared with monogram close-ups of the same house), so a neighbour is evidence an expert can
+read: "these 10 verified items look most like it; 7 were counterfeit".
+
+The retrieval score of a photo is the similarity-weighted share of counterfeits among its k
+nearest references, shrunk towards the references' base rate; a listing takes the maximum over
+its photos. The index and the reference table are saved together and registered with the
+fusion model (``docs/decisions/0005-faiss-for-retrieval.md`` for the index).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from couturier.retrieval import SearchResult, VectorIndex
+
+__all__ = ["Evidence", "ReferenceSet"]
+
+K = 10
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The nearest references of one listing, best first."""
+
+    photo_id: list[int]
+    listing_id: list[int]
+    verdict: list[str]
+    similarity: list[float]
+
+    def as_records(self) -> list[dict[str, Any]]:
+        return [
+            {"photo_id": p, "listing_id": listing, "verdict": v, "similarity": round(s, 4)}
+            for p, listing, v, s in zip(
+                self.photo_id, self.listing_id, self.verdict, self.similarity, strict=True
+            )
+        ]
+
+
+class ReferenceSet:
+    """Verified reference photos in a :class:`VectorIndex`, grouped by context (house x view)."""
+
+    def __init__(self, index: VectorIndex, table: pd.DataFrame, prior_strength: float = 1.0):
+        self.index = index
+        self.table = table.set_index("photo_id", drop=False)  # photo_id, listing_id, counterfeit
+        self.base_rate = float(table["counterfeit"].mean()) if len(table) else 0.0
+        self.prior_strength = prior_strength
+
+    @classmethod
+    def build(
+        cls,
+        photo_ids: Any,
+        listing_ids: Any,
+        embeddings: np.ndarray,
+        contexts: Any,
+        counterfeit: Any,
+    ) -> ReferenceSet:
+        table = pd.DataFrame(
+            {
+                "photo_id": np.asarray(photo_ids, np.int64),
+                "listing_id": np.asarray(listing_ids, np.int64),
+                "counterfeit": np.asarray(counterfeit, bool),
+            }
+        )
+        # an all-zero embedding (no unit active) has no direction: it cannot be evidence
+        keep = np.linalg.norm(embeddings, axis=1) > 0
+        index = VectorIndex(dim=embeddings.shape[1])
+        index.add(
+            table["photo_id"].to_numpy()[keep], embeddings[keep], groups=np.asarray(contexts)[keep]
+        )
+        return cls(index, table[keep].reset_index(drop=True))
+
+    @classmethod
+    def empty(cls, dim: int) -> ReferenceSet:
+        table = pd.DataFrame(
+            {
+                "photo_id": np.empty(0, np.int64),
+                "listing_id": np.empty(0, np.int64),
+                "counterfeit": np.empty(0, bool),
+            }
+        )
+        return cls(VectorIndex(dim=dim), table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def search(self, embeddings: np.ndarray, contexts: Any, k: int = K) -> SearchResult:
+        """Nearest references per photo; a zero embedding gets no neighbours."""
+        e = np.asarray(embeddings, np.float32)
+        ids = np.full((len(e), k), -1, np.int64)
+        scores = np.full((len(e), k), -np.inf, np.float32)
+        ok = np.linalg.norm(e, axis=1) > 0
+        if ok.any():
+            found = self.index.search(e[ok], k, np.asarray(contexts)[ok])
+            ids[ok], scores[ok] = found.ids, found.scores
+        return SearchResult(ids, scores)
+
+    def photo_scores(self, result: SearchResult) -> np.ndarray:
+        """Per photo: similarity-weighted counterfeit share of its neighbours, shrunk to the
+        references' base rate."""
+        found = result.ids >= 0
+        fake = np.zeros(result.ids.shape, bool)
+        if found.any():
+            fake[found] = self.table.loc[result.ids[found], "counterfeit"].to_numpy()
+        w = np.where(found, np.clip(result.scores, 0.0, None), 0.0)
+        a = self.prior_strength
+        return np.asarray(((w * fake).sum(1) + a * self.base_rate) / (w.sum(1) + a))
+
+    def evidence(self, result: SearchResult, rows: Any, k: int = K) -> Evidence:
+        """The ``k`` best distinct references over the photos in ``rows`` (one listing)."""
+        r = np.asarray(rows)
+        ids, sims = result.ids[r].ravel(), result.scores[r].ravel()
+        keep = ids >= 0
+        frame = (
+            pd.DataFrame({"photo_id": ids[keep], "similarity": sims[keep]})
+            .sort_values("similarity", ascending=False)
+            .drop_duplicates("photo_id")
+            .head(k)
+        )
+        ref = self.table.loc[frame["photo_id"].to_numpy()]
+        return Evidence(
+            photo_id=frame["photo_id"].astype(int).tolist(),
+            listing_id=ref["listing_id"].astype(int).tolist(),
+            verdict=np.where(ref["counterfeit"], "counterfeit", "authentic").tolist(),
+            similarity=frame["similarity"].astype(float).tolist(),
+        )
+
+    # ---- persistence: one bundle of files, registered as artifacts ---------------------------
+    def to_artifacts(self, prefix: str = "references/") -> dict[str, bytes]:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            self.index.save(folder)
+            files = {f"{prefix}index/{p.name}": p.read_bytes() for p in folder.iterdir()}
+        buf = io.BytesIO()
+        self.table.reset_index(drop=True).to_parquet(buf, index=False)
+        files[f"{prefix}references.parquet"] = buf.getvalue()
+        return files
+
+    @classmethod
+    def from_artifacts(cls, files: dict[str, bytes], prefix: str = "references/") -> ReferenceSet:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            for name, data in files.items():
+                if name.startswith(f"{prefix}index/"):
+                    (folder / name.removeprefix(f"{prefix}index/")).write_bytes(data)
+            index = VectorIndex.load(folder)
+        table = pd.read_parquet(io.BytesIO(files[f"{prefix}references.parquet"]))
+        return cls(index, table)

@@ -1,0 +1,133 @@
+"""Fusion: one calibrated probability from the listing model, the photos and the evidence.
+
+Per listing, five inputs (``INPUTS``): the listing model's logit, the maximum and the mean of
+its photos' logits, the logit of its highest retrieval score, and its number of photos (more
+photos, more chances for a high maximum). A logistic regression stacks them; Platt scaling,
+cross-fitted on five folds (``CalibratedClassifierCV(method="sigmoid")``), calibrates. Both are
+fitted on a *fusion fold*: listings newer than everything the component models were trained
+on, so the components' scores there are honest, out-of-time scores.
+
+Why Platt and not isotonic: skl2onnx's isotonic converter disagreed with scikit-learn by up to
+0.035 on 11% of rows here, beyond the registry's parity tolerance; the sigmoid's export agrees
+to 1e-7 (``docs/decisions/0006-authentication-graph.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from couturier.registry import ModelPackage
+
+__all__ = ["INPUTS", "MODEL_NAME", "fit_fusion", "logit", "out_of_fold", "package", "stack"]
+
+MODEL_NAME = "authentication"
+INPUTS = [
+    "listing_logit",
+    "image_max_logit",
+    "image_mean_logit",
+    "retrieval_max_logit",
+    "photos",
+]
+_EPS = 1e-4
+
+
+def logit(p: Any) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(q / (1 - q))
+
+
+def stack(
+    listing_ids: np.ndarray,
+    listing_p: np.ndarray,
+    photo_listing: np.ndarray,
+    photo_logit: np.ndarray,
+    photo_retrieval: np.ndarray,
+) -> np.ndarray:
+    """Rows of ``INPUTS`` (float32) for ``listing_ids``, from per-listing and per-photo scores.
+
+    A listing without photos gets NaN image inputs; the caller refuses it (1-4 photos is the
+    rule at the boundary).
+    """
+    photos = pd.DataFrame(
+        {"listing_id": photo_listing, "logit": photo_logit, "retrieval": photo_retrieval}
+    )
+    agg = photos.groupby("listing_id").agg(
+        image_max_logit=("logit", "max"),
+        image_mean_logit=("logit", "mean"),
+        retrieval_max=("retrieval", "max"),
+        photos=("logit", "size"),
+    )
+    agg = agg.reindex(np.asarray(listing_ids))
+    return np.column_stack(
+        [
+            logit(listing_p),
+            agg["image_max_logit"].to_numpy(),
+            agg["image_mean_logit"].to_numpy(),
+            logit(agg["retrieval_max"].to_numpy()),
+            agg["photos"].to_numpy(dtype=float),
+        ]
+    ).astype(np.float32)
+
+
+def _estimator(seed: int) -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    return CalibratedClassifierCV(
+        LogisticRegression(C=1.0, max_iter=2000),
+        method="sigmoid",
+        cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+    )
+
+
+def fit_fusion(x: np.ndarray, y: np.ndarray, seed: int = 7) -> Any:
+    return _estimator(seed).fit(x, y)
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 7) -> np.ndarray:
+    """Calibrated probabilities for the fusion fold itself, each from a model that never saw it
+    (what the decision thresholds are fitted on)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    cv = StratifiedKFold(5, shuffle=True, random_state=seed + 1)
+    return np.asarray(
+        cross_val_predict(_estimator(seed), x, y, cv=cv, method="predict_proba")[:, 1]
+    )
+
+
+def package(
+    model: Any,
+    sample: np.ndarray,
+    thresholds: dict[str, float],
+    components: dict[str, int],
+    artifacts: dict[str, bytes],
+    extra: dict[str, Any],
+) -> ModelPackage:
+    from skl2onnx import to_onnx
+
+    onx = to_onnx(
+        model,
+        sample[:1].astype(np.float32),
+        options={id(model): {"zipmap": False}},
+        target_opset=17,
+    )
+    return ModelPackage(
+        name=MODEL_NAME,
+        onnx_model=onx.SerializeToString(),
+        features=INPUTS,
+        reference=model.predict_proba,
+        sample=sample,
+        output="probabilities",
+        thresholds=thresholds,
+        tolerance=1e-4,
+        description="calibrated P(counterfeit) of a listing from the listing model, its photos "
+        "and the nearest verified references; thresholds route it to authentic, review or "
+        "counterfeit",
+        artifacts=artifacts,
+        components=components,
+        extra=extra,
+    )

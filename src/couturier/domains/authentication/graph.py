@@ -1,0 +1,152 @@
+"""The authentication graph: three ONNX models and a reference index, scored as one.
+
+::
+
+    listing features ──> listing model ──────────────┐
+    photos ──> image model ──> logit ────────────────┼──> fusion ──> P(counterfeit) ──> decision
+                         └──> embedding ──> references ──> retrieval score, evidence
+
+The recipe scores its holdout through this class, and serving (issue 6) runs the same code, so
+what was evaluated is what answers. A graph is loaded from the registry by the fusion model's
+alias: the fusion version names the component versions it was fitted on (``components`` in its
+serving spec) and carries the references and the decision thresholds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from couturier.domains.authentication import fusion, image_model, listing_model
+from couturier.domains.authentication.decision import DecisionPolicy
+from couturier.domains.authentication.evidence import Evidence, ReferenceSet
+from couturier.registry import ModelRegistry
+from couturier.registry._packaging import session
+
+__all__ = ["AuthenticationGraph", "GraphScores"]
+
+#: The fusion model's artifact holding the image model variant it was fitted with.
+IMAGE_VARIANT = "image_variant"
+
+
+@dataclass
+class GraphScores:
+    probability: np.ndarray  # calibrated, per listing
+    decision: np.ndarray  # authentic / review / counterfeit
+    listing_p: np.ndarray  # the listing model alone
+    photo_logit: np.ndarray  # per photo
+    photo_retrieval: np.ndarray  # per photo
+    stacked: np.ndarray  # the fusion model's inputs
+    neighbours: Any  # SearchResult per photo
+
+
+class AuthenticationGraph:
+    def __init__(
+        self,
+        listing_onnx: bytes,
+        image_onnx: bytes,
+        fusion_onnx: bytes | None,
+        references: ReferenceSet,
+        policy: DecisionPolicy,
+        versions: dict[str, int] | None = None,
+        threads: int = 1,
+    ) -> None:
+        self.listing = session(listing_onnx, threads)
+        self.image = session(image_onnx, threads)
+        self.fusion = session(fusion_onnx, threads) if fusion_onnx is not None else None
+        self.references = references
+        self.policy = policy
+        self.versions = dict(versions or {})
+        self._threads = threads
+
+    def set_fusion(self, fusion_onnx: bytes, policy: DecisionPolicy) -> None:
+        """Complete a graph built before its fusion model was fitted (the recipe does)."""
+        self.fusion = session(fusion_onnx, self._threads)
+        self.policy = policy
+
+    @classmethod
+    def from_registry(
+        cls, registry: ModelRegistry, ref: str | int = "champion", threads: int = 1
+    ) -> AuthenticationGraph:
+        head = registry.load(fusion.MODEL_NAME, ref)
+        components = head.spec["components"]
+        listing = registry.load(listing_model.MODEL_NAME, int(components[listing_model.MODEL_NAME]))
+        image = registry.load(image_model.MODEL_NAME, int(components[image_model.MODEL_NAME]))
+        variant = head.spec.get(IMAGE_VARIANT, "fp32")
+        image_bytes = image.artifacts["model.int8.onnx"] if variant == "int8" else image.onnx_model
+        t = head.spec["thresholds"]
+        return cls(
+            listing.onnx_model,
+            image_bytes,
+            head.onnx_model,
+            ReferenceSet.from_artifacts(head.artifacts),
+            DecisionPolicy(float(t["review"]), float(t["counterfeit"])),
+            {
+                fusion.MODEL_NAME: head.version,
+                listing_model.MODEL_NAME: listing.version,
+                image_model.MODEL_NAME: image.version,
+            },
+            threads,
+        )
+
+    # ---- stages ----------------------------------------------------------------------------
+    def listing_scores(self, x: np.ndarray) -> np.ndarray:
+        (p,) = self.listing.run(["probabilities"], {"features": x.astype(np.float32)})
+        return np.asarray(p)[:, 1]
+
+    def image_outputs(
+        self, images: np.ndarray, contexts: np.ndarray, batch: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
+        logits, embeddings = [], []
+        for i in range(0, len(images), batch):
+            lo, emb = self.image.run(
+                ["logit", "embedding"],
+                {"image": images[i : i + batch], "context": contexts[i : i + batch]},
+            )
+            logits.append(lo)
+            embeddings.append(emb)
+        if not logits:
+            return np.empty(0, np.float32), np.empty((0, image_model.EMBEDDING_DIM), np.float32)
+        return np.concatenate(logits), np.concatenate(embeddings)
+
+    def fuse(self, stacked: np.ndarray) -> np.ndarray:
+        if self.fusion is None:  # stacked inputs only, before the fusion model exists
+            return np.full(len(stacked), np.nan)
+        (p,) = self.fusion.run(["probabilities"], {self.fusion.get_inputs()[0].name: stacked})
+        return np.asarray(p)[:, 1]
+
+    # ---- the whole graph --------------------------------------------------------------------
+    def score(
+        self,
+        listing_ids: np.ndarray,
+        listing_x: np.ndarray,
+        photo_listing: np.ndarray,
+        images: np.ndarray | None = None,
+        contexts: np.ndarray | None = None,
+        *,
+        photo_outputs: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> GraphScores:
+        """Score listings (rows of ``listing_x``) with their photos (``photo_listing`` says whose).
+
+        ``photo_outputs`` (logits, embeddings) skips the image model when they are known.
+        """
+        if contexts is None:
+            raise ValueError("contexts are required")
+        if photo_outputs is None:
+            if images is None:
+                raise ValueError("images or photo_outputs are required")
+            photo_outputs = self.image_outputs(images, contexts)
+        photo_logit, embeddings = photo_outputs
+        listing_p = self.listing_scores(listing_x)
+        neighbours = self.references.search(embeddings, contexts)
+        retrieval = self.references.photo_scores(neighbours)
+        stacked = fusion.stack(listing_ids, listing_p, photo_listing, photo_logit, retrieval)
+        p = self.fuse(stacked)
+        return GraphScores(
+            p, self.policy.decide(p), listing_p, photo_logit, retrieval, stacked, neighbours
+        )
+
+    def evidence(self, scores: GraphScores, photo_rows: Any) -> Evidence:
+        return self.references.evidence(scores.neighbours, photo_rows)
