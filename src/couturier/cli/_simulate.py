@@ -162,6 +162,11 @@ def _demo_recipe(recipe: Recipe, market: Marketplace, repo: FeatureRepo) -> None
     for k, v in report.metrics.items():
         oracle = report.oracle.get(k)
         rows[k] = _num(v) + (f"  (oracle {_num(oracle)})" if oracle is not None else "")
+    components = report.details.get("components") or {}
+    if components:
+        rows["components"] = ", ".join(f"{name} v{v}" for name, v in components.items())
+    if report.details.get("report"):
+        rows["report"] = str(report.details["report"])
     print_kv(f"model: {report.model}", rows)
 
 

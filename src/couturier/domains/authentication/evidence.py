@@ -147,6 +147,17 @@ class ReferenceSet:
         files[f"{prefix}references.parquet"] = buf.getvalue()
         return files
 
+    @staticmethod
+    def fingerprint(files: dict[str, bytes]) -> str:
+        """One hash of a reference bundle: the version of the evidence a decision cites."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in sorted(files):
+            h.update(name.encode())
+            h.update(files[name])
+        return h.hexdigest()
+
     @classmethod
     def from_artifacts(cls, files: dict[str, bytes], prefix: str = "references/") -> ReferenceSet:
         import tempfile

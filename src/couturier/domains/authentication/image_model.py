@@ -89,6 +89,9 @@ class ImageTrainConfig:
     weight_decay: float = 1e-4
     negatives_per_positive: float = 4.0  # authentic photos drawn per counterfeit photo, per epoch
     max_photos_per_epoch: int = 24_000
+    dropout: float = 0.0  # on the pooled features, during training
+    house_loss_weight: float = 0.0  # auxiliary task: tell the house from the pixels alone
+    spectrum_pool: tuple[int, int] | None = None  # pool the spectrum maps to this grid first
     crop: int = 88  # random crops of this side during training
     brightness_jitter: float = 0.05  # in log-intensity units
     widths: tuple[int, int, int, int, int] = (24, 32, 64, 96, 128)
@@ -146,13 +149,16 @@ def _build(config: ImageTrainConfig) -> Any:
             )
             # spectrum: where the periodic structure's peaks are (spacing, angle, stitches)
             side = ((n + 1) // 2 + 1) // 2, ((half + 1) // 2 + 1) // 2
+            grid = config.spectrum_pool
             self.spectrum = nn.Sequential(
                 *conv(1, 8, 1),
                 *conv(8, 16, 2),
                 *conv(16, 32, 2),
+                *([nn.AdaptiveAvgPool2d(grid)] if grid else []),
                 nn.Flatten(),
-                nn.Linear(32 * side[0] * side[1], w[4]),
+                nn.Linear(32 * (grid or side)[0] * (grid or side)[1], w[4]),
             )
+            self.dropout = nn.Dropout(config.dropout)
             self.register_buffer("cos", torch.cos(angle).float(), persistent=False)
             self.register_buffer("sin", torch.sin(angle).float(), persistent=False)
             self.register_buffer("window", torch.outer(hann, hann).float(), persistent=False)
@@ -160,8 +166,14 @@ def _build(config: ImageTrainConfig) -> Any:
             nn.init.zeros_(self.film.weight)
             self.hidden = nn.Linear(2 * w[4], EMBEDDING_DIM)
             self.out = nn.Linear(EMBEDDING_DIM, 1)
+            # training only: which house is this? (learns each house's signature)
+            self.house = nn.Linear(2 * w[4], MAX_BRANDS)
 
         def forward(self, image: Any, context: Any) -> tuple[Any, Any]:
+            return self.head(self.encode(image), context)
+
+        def encode(self, image: Any) -> Any:
+            """Pooled features of both branches, before the context conditions them."""
             if image.shape[1] != n:  # serving: the centre crop; training passes random crops
                 o = (image.shape[1] - n) // 2
                 image = image[:, o : o + n, o : o + n]
@@ -174,6 +186,9 @@ def _build(config: ImageTrainConfig) -> Any:
             im = c @ gray @ sh + s @ gray @ ch
             spectrum = torch.log1p(torch.sqrt(re * re + im * im + 1e-6)).unsqueeze(1)
             pooled = torch.cat([self.pixels(x).mean((2, 3)), self.spectrum(spectrum)], 1)
+            return self.dropout(pooled)
+
+        def head(self, pooled: Any, context: Any) -> tuple[Any, Any]:
             gamma, beta = self.film(context).chunk(2, 1)
             embedding = F.relu(self.hidden(pooled * (1.0 + gamma) + beta))
             return self.out(embedding).squeeze(1), embedding
@@ -250,8 +265,12 @@ def train_image_model(
             i, j = rng.integers(0, 96 - config.crop + 1, size=2)
             x = x_all[idx, i : i + config.crop, j : j + config.crop].float()
             x = x * torch.exp(config.brightness_jitter * torch.randn(len(idx), 1, 1, 1))
-            logit, _ = net(x, c_all[idx])
+            pooled = net.encode(x)
+            logit, _ = net.head(pooled, c_all[idx])
             loss = F.binary_cross_entropy_with_logits(logit, torch.from_numpy(y[idx.numpy()]))
+            if config.house_loss_weight:
+                house = torch.div(c_all[idx], len(VIEWS), rounding_mode="floor")
+                loss = loss + config.house_loss_weight * F.cross_entropy(net.house(pooled), house)
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()

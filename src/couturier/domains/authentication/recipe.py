@@ -398,13 +398,22 @@ def run_recipe(
         run.log_metrics(oracle, prefix="oracle.")
         run.log_metrics(timings, prefix="seconds.")
         run.log_evaluation_plots(y, scores.probability, fusion.MODEL_NAME)
+        bundle = graph.references.to_artifacts()
         packaged = fusion.package(
             fuser,
             fold_scores.stacked[:500],
             policy.as_thresholds(),
             components=components,
-            artifacts=graph.references.to_artifacts(),
-            extra={IMAGE_VARIANT: variant, "costs": cfg.costs.__dict__},
+            artifacts=bundle,
+            extra={
+                IMAGE_VARIANT: variant,
+                "costs": cfg.costs.__dict__,
+                "references": {
+                    "photos": len(graph.references),
+                    "fingerprint": ReferenceSet.fingerprint(bundle),
+                    "k": 10,
+                },
+            },
         )
         version = registry.register(
             packaged,

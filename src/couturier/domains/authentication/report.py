@@ -104,6 +104,8 @@ def _worst(
         if (kind == "missed counterfeit") != bool(y[i]):
             continue  # fewer errors of this kind than WORST
         row = frame.iloc[i]
+        factory = int(row["factory_id"]) if "factory_id" in row else -1
+        truth = "authentic" if factory < 0 else f"counterfeit (factory {factory})"
         rows = np.flatnonzero(photo_listing == row["listing_id"])
         evidence = references.evidence(s.neighbours, rows, k=5)
         out.append(
@@ -116,7 +118,8 @@ def _worst(
                 "p": float(p[i]),
                 "oracle": float(row["oracle_p_counterfeit"]),
                 "verdict": row["verdict"],
-                "factory": int(row.get("factory_id", -1)),
+                "truth": truth,
+                "label_error": (factory >= 0) != (row["verdict"] == "counterfeit"),
                 "photos": [_b64(bytes(b)) for b in scored.photos["image"].to_numpy()[rows]],
                 "evidence": [
                     {**r, "image": _b64(bytes(photo_bytes[r["photo_id"]]))}
