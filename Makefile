@@ -35,6 +35,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/simulate.py --out benchmarks/results/simulate.json
 	$(BIN)/python benchmarks/features.py --out benchmarks/results/features.json
+	$(BIN)/python benchmarks/retrieval.py --out benchmarks/results/retrieval.json
+	$(BIN)/python benchmarks/authentication.py --out benchmarks/results/authentication.json
 
 lock:
 	scripts/lock.sh

@@ -155,7 +155,7 @@ def test_retrieval_scores_follow_the_neighbours_verdicts_within_the_context() ->
     found = refs.search(queries, np.array([0, 0, 0]), k=5)
     assert set(found.ids[0]) <= set(range(100, 110))  # fakes of context 0 only
     assert set(found.ids[1]) <= set(range(120, 130))
-    assert (found.ids[2] == -1).all()  # a zero embedding has no neighbours
+    assert (found.ids[2] == -1).all()  # a zero embedding has no direction: no neighbours
     scores = refs.photo_scores(found)
     assert scores[0] > 0.8
     assert scores[1] < 0.2
@@ -164,6 +164,7 @@ def test_retrieval_scores_follow_the_neighbours_verdicts_within_the_context() ->
     assert len(set(evidence.photo_id)) == 3 == len(evidence.photo_id)
     assert evidence.verdict == ["counterfeit"] * 3
     assert evidence.similarity == sorted(evidence.similarity, reverse=True)
+    assert refs.recall_at_k(queries, [0, 0, 0], k=5) == 1.0
 
 
 def test_references_round_trip_through_artifacts() -> None:

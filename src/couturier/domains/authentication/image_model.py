@@ -23,7 +23,11 @@ Design, from the simulator's story (``docs/simulator.md``):
 
 Training samples every counterfeit photo and a few authentic ones per epoch (counterfeits are
 a few percent of listings), stops early on the validation listings' PR-AUC, and keeps the best
-epoch. The score is not calibrated: the fusion model calibrates it.
+epoch. With ~2,200 counterfeit training photos (the 50k benchmark world) the first version
+overfit; AdamW weight decay 0.05 (not 1e-4), dropout 0.3 on the pooled features, a pooled
+spectrum grid and an auxiliary task (name the house from the pixels alone, weight 0.3) took
+its best validation listing PR-AUC from 0.49 to 0.53. The score is not calibrated: the fusion
+model calibrates it.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ __all__ = [
 MODEL_NAME = "authentication-image"
 EMBEDDING_DIM = 64
 CONTEXTS = MAX_BRANDS * len(VIEWS)
+#: The spectrum branch's maps are pooled to this grid (frequency rows x columns) before its
+#: dense layer: a quarter of the unpooled 22 x 12 grid's weights, less overfitting.
+SPECTRUM_GRID = (11, 6)
 _VIEW_CODE = {v: i for i, v in enumerate(VIEWS)}
 
 
@@ -82,16 +89,15 @@ def context_codes(brand_ids: Any, views: Any) -> np.ndarray:
 class ImageTrainConfig:
     """How to train the image model. The defaults are what the benchmark measured."""
 
-    epochs: int = 12
-    patience: int = 3  # epochs without a better validation PR-AUC before stopping
+    epochs: int = 16
+    patience: int = 4  # epochs without a better validation PR-AUC before stopping
     batch_size: int = 128
     learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 0.05  # AdamW's decoupled decay: 1e-4 let the CNN overfit
     negatives_per_positive: float = 4.0  # authentic photos drawn per counterfeit photo, per epoch
     max_photos_per_epoch: int = 24_000
-    dropout: float = 0.0  # on the pooled features, during training
-    house_loss_weight: float = 0.0  # auxiliary task: tell the house from the pixels alone
-    spectrum_pool: tuple[int, int] | None = None  # pool the spectrum maps to this grid first
+    dropout: float = 0.3  # on the pooled features, during training
+    house_loss_weight: float = 0.3  # auxiliary task: tell the house from the pixels alone
     crop: int = 88  # random crops of this side during training
     brightness_jitter: float = 0.05  # in log-intensity units
     widths: tuple[int, int, int, int, int] = (24, 32, 64, 96, 128)
@@ -148,15 +154,13 @@ def _build(config: ImageTrainConfig) -> Any:
                 *conv(w[3], w[4], 1),
             )
             # spectrum: where the periodic structure's peaks are (spacing, angle, stitches)
-            side = ((n + 1) // 2 + 1) // 2, ((half + 1) // 2 + 1) // 2
-            grid = config.spectrum_pool
             self.spectrum = nn.Sequential(
                 *conv(1, 8, 1),
                 *conv(8, 16, 2),
                 *conv(16, 32, 2),
-                *([nn.AdaptiveAvgPool2d(grid)] if grid else []),
+                nn.AdaptiveAvgPool2d(SPECTRUM_GRID),
                 nn.Flatten(),
-                nn.Linear(32 * (grid or side)[0] * (grid or side)[1], w[4]),
+                nn.Linear(32 * SPECTRUM_GRID[0] * SPECTRUM_GRID[1], w[4]),
             )
             self.dropout = nn.Dropout(config.dropout)
             self.register_buffer("cos", torch.cos(angle).float(), persistent=False)

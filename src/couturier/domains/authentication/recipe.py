@@ -256,10 +256,9 @@ def run_recipe(
         contexts[ref_rows],
         photo_label[ref_rows].astype(bool),
     )
-    hold_photo = photos["listing_id"].isin(frame.loc[hold, "listing_id"]).to_numpy()
-    queries = np.flatnonzero(hold_photo & (np.linalg.norm(embedding, axis=1) > 0))
-    queries = np.random.default_rng(cfg.seed).permutation(queries)[:2000]
-    retrieval_recall = graph.references.index.recall_at_k(embedding[queries], 10, contexts[queries])
+    hold_photo = np.flatnonzero(photos["listing_id"].isin(frame.loc[hold, "listing_id"]))
+    queries = np.random.default_rng(cfg.seed).permutation(hold_photo)[:2000]
+    retrieval_recall = graph.references.recall_at_k(embedding[queries], contexts[queries], 10)
     lap("references")
 
     # ---- fusion on the fusion fold, thresholds on its out-of-fold probabilities

@@ -1,0 +1,36 @@
+"""``couturier serve``: the Open Inference Protocol service over the registry's champions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from couturier.cli._app import app, console, load_settings
+from couturier.registry import ModelRegistry
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    alias: Annotated[str, typer.Option(help="Which alias of each model to serve.")] = "champion",
+) -> None:
+    """Serve every registered model's champion (KServe v2 REST: /v2/models/NAME/infer)."""
+    import uvicorn
+
+    from couturier.serving import ModelRepository, create_app
+
+    registry = ModelRegistry(load_settings())
+    try:
+        repository = ModelRepository.from_registry(registry, alias=alias)
+    finally:
+        registry.close()
+    loaded = ", ".join(f"{n} v{repository.get(n).version}" for n in repository.names())
+    console.print(f"serving {loaded or 'no models yet (register one first)'} on {host}:{port}")
+    uvicorn.run(
+        create_app(repository, expected=repository.names()),
+        host=host,
+        port=port,
+        log_level="warning",
+    )

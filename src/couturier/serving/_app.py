@@ -1,0 +1,217 @@
+"""The HTTP service: the Open Inference Protocol (KServe v2 REST) for every loaded model.
+
+Routes::
+
+    GET  /v2/health/live                      process is up
+    GET  /v2/health/ready                     every model it was asked to load is loaded
+    GET  /v2                                  server metadata
+    GET  /v2/models/{name}[/versions/{v}]     model metadata: inputs and outputs
+    GET  /v2/models/{name}[/versions/{v}]/ready
+    POST /v2/models/{name}[/versions/{v}]/infer
+    GET  /metrics                             Prometheus
+
+Every error is ``application/problem+json`` (RFC 9457) naming the field, the rule and the fix,
+with the protocol's ``error`` member beside it so KServe and Triton clients read it too. No
+input yields a 500 with a stack trace: an unexpected failure is logged and answered with a
+problem body.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from couturier import __version__
+from couturier.errors import CouturierError
+from couturier.serving._repository import ModelRepository
+from couturier.serving._tensors import InferRequest, to_array, to_output
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("couturier.serving")
+PROBLEM = "application/problem+json"
+
+
+def _problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": f"https://couturier.dev/errors/{title}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "error": detail,  # the Open Inference Protocol's error member
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "couturier_requests",
+            "HTTP requests by route, model and status code",
+            ["route", "model", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "couturier_request_seconds",
+            "request latency by route and model",
+            ["route", "model"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.batch = Histogram(
+            "couturier_batch_rows",
+            "rows per model execution",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+        self.loaded = Gauge(
+            "couturier_model_loaded_version",
+            "the version of each loaded model that answers by default",
+            ["model"],
+            registry=self.registry,
+        )
+
+
+def create_app(repository: ModelRepository, *, expected: list[str] | None = None) -> FastAPI:
+    """The service over ``repository``. ``expected``: names that must be loaded to be ready."""
+    app = FastAPI(
+        title="couturier",
+        version=__version__,
+        description="Open Inference Protocol (KServe v2) for couturier's registered models.",
+    )
+    metrics = Metrics()
+    app.state.repository = repository
+    app.state.metrics = metrics
+    for name in repository.names():
+        metrics.loaded.labels(name).set(repository.get(name).version)
+
+    @app.exception_handler(CouturierError)
+    async def _couturier_error(request: Request, exc: CouturierError) -> JSONResponse:
+        problem = exc.to_problem()
+        extra = {k: v for k, v in problem.items() if k not in ("type", "title", "status", "detail")}
+        return _problem(exc.http_status, problem["title"], exc.message, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+        return _problem(
+            422,
+            "InvalidInputError",
+            f"{where}: {first['msg']}; see the request schema at /docs",
+            field=where,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return _problem(500, "InternalError", "the server failed; the error was logged")
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Any) -> Response:
+        start = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        model = request.path_params.get("name", "")
+        metrics.requests.labels(path, model, str(response.status_code)).inc()
+        metrics.latency.labels(path, model).observe(time.perf_counter() - start)
+        return response
+
+    # ---- health and metadata -------------------------------------------------------------
+    @app.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> JSONResponse:
+        missing = [n for n in expected or [] if n not in repository.names()]
+        ok = not missing
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+    @app.get("/v2")
+    async def server_metadata() -> dict[str, Any]:
+        return {"name": "couturier", "version": __version__, "extensions": []}
+
+    def metadata(name: str, version: str | None) -> dict[str, Any]:
+        loaded = repository.get(name, version)
+        versions = [str(loaded.version)]
+        return {
+            "name": name,
+            "versions": versions,
+            "platform": "onnxruntime_onnx",
+            "inputs": loaded.inputs,
+            "outputs": loaded.outputs,
+            "parameters": {"thresholds": loaded.spec.get("thresholds", {})},
+        }
+
+    @app.get("/v2/models/{name}")
+    async def model_metadata(name: str) -> dict[str, Any]:
+        return metadata(name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def model_version_metadata(name: str, version: str) -> dict[str, Any]:
+        return metadata(name, version)
+
+    @app.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> dict[str, Any]:
+        repository.get(name)
+        return {"name": name, "ready": True}
+
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def model_version_ready(name: str, version: str) -> dict[str, Any]:
+        loaded = repository.get(name, version)
+        return {"name": name, "version": str(loaded.version), "ready": True}
+
+    # ---- inference -------------------------------------------------------------------------
+    def infer(name: str, version: str | None, request: InferRequest) -> dict[str, Any]:
+        loaded = repository.get(name, version)
+        declared = {i["name"]: i for i in loaded.inputs}
+        feeds = {
+            item.name: to_array(item, i, declared.get(item.name))
+            for i, item in enumerate(request.inputs)
+        }
+        wanted = [o.name for o in request.outputs] if request.outputs else None
+        results = loaded.run(feeds, wanted)
+        rows = next(iter(feeds.values())).shape[0] if feeds else 0
+        metrics.batch.labels(name).observe(rows)
+        body: dict[str, Any] = {
+            "model_name": name,
+            "model_version": str(loaded.version),
+            "outputs": [to_output(k, v) for k, v in results.items()],
+        }
+        if request.id is not None:
+            body["id"] = request.id
+        return body
+
+    @app.post("/v2/models/{name}/infer")
+    def model_infer(name: str, request: InferRequest) -> dict[str, Any]:
+        return infer(name, None, request)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    def model_version_infer(name: str, version: str, request: InferRequest) -> dict[str, Any]:
+        return infer(name, version, request)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,148 @@
+"""The models a server holds: ONNX Runtime sessions for registry versions, by name and version.
+
+At start the repository loads the ``champion`` of every registered model (or the names it is
+given). Each loaded version keeps its session, its declared inputs and outputs and its serving
+spec; nothing is unpickled (ONNX bytes and JSON only).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from couturier.errors import InvalidInputError, NotFoundError
+from couturier.registry import ModelRegistry
+from couturier.registry._packaging import session
+from couturier.serving._tensors import onnx_to_datatype
+
+__all__ = ["LoadedVersion", "ModelRepository"]
+
+
+@dataclass
+class LoadedVersion:
+    name: str
+    version: int
+    session: Any
+    spec: dict[str, Any]
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_onnx(
+        cls, name: str, version: int, onnx_model: bytes, spec: dict[str, Any], threads: int
+    ) -> LoadedVersion:
+        sess = session(onnx_model, threads)
+
+        def describe(arg: Any) -> dict[str, Any]:
+            return {
+                "name": arg.name,
+                "datatype": onnx_to_datatype(arg.type),
+                "shape": [d if isinstance(d, int) else -1 for d in arg.shape],
+            }
+
+        return cls(
+            name,
+            version,
+            sess,
+            spec,
+            [describe(a) for a in sess.get_inputs()],
+            [describe(a) for a in sess.get_outputs()],
+        )
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None) -> dict[str, Any]:
+        known = {o["name"] for o in self.outputs}
+        wanted = outputs or [o["name"] for o in self.outputs]
+        unknown = [o for o in wanted if o not in known]
+        if unknown:
+            raise InvalidInputError(
+                f"model {self.name!r} has no output {unknown[0]!r}; its outputs: "
+                f"{', '.join(sorted(known))}",
+                field="outputs",
+            )
+        missing = [i["name"] for i in self.inputs if i["name"] not in feeds]
+        if missing:
+            raise InvalidInputError(
+                f"model {self.name!r} needs input {missing[0]!r}; its inputs: "
+                f"{', '.join(i['name'] for i in self.inputs)}",
+                field="inputs",
+            )
+        extra = [n for n in feeds if n not in {i["name"] for i in self.inputs}]
+        if extra:
+            raise InvalidInputError(
+                f"model {self.name!r} has no input {extra[0]!r}; its inputs: "
+                f"{', '.join(i['name'] for i in self.inputs)}",
+                field="inputs",
+            )
+        results = self.session.run(wanted, feeds)
+        return dict(zip(wanted, results, strict=True))
+
+
+class ModelRepository:
+    """Loaded versions by model name; the default version of a name is the one loaded last."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[str, dict[int, LoadedVersion]] = {}
+        self._default: dict[str, int] = {}
+
+    @classmethod
+    def from_registry(
+        cls,
+        registry: ModelRegistry,
+        names: list[str] | None = None,
+        alias: str = "champion",
+        threads: int | None = None,
+    ) -> ModelRepository:
+        repo = cls()
+        for name in names if names is not None else registry.models():
+            if registry.alias_version(name, alias) is None:
+                continue  # registered, nothing promoted yet: nothing to serve
+            loaded = registry.load(name, alias)
+            repo.add(
+                LoadedVersion.from_onnx(
+                    name, loaded.version, loaded.onnx_model, loaded.spec, threads or _threads()
+                )
+            )
+        return repo
+
+    def add(self, version: LoadedVersion) -> None:
+        with self._lock:
+            self._models.setdefault(version.name, {})[version.version] = version
+            self._default[version.name] = version.version
+
+    def names(self) -> list[str]:
+        return sorted(self._models)
+
+    def get(self, name: str, version: int | str | None = None) -> LoadedVersion:
+        versions = self._models.get(name)
+        if not versions:
+            raise NotFoundError(
+                f"no model {name!r} is loaded; loaded models: {', '.join(self.names()) or 'none'}",
+                model=name,
+            )
+        if version is None:
+            return versions[self._default[name]]
+        try:
+            number = int(version)
+        except ValueError:
+            raise NotFoundError(
+                f"version {version!r} of {name!r} is not a number; loaded versions: "
+                f"{', '.join(map(str, sorted(versions)))}",
+                model=name,
+            ) from None
+        if number not in versions:
+            raise NotFoundError(
+                f"version {number} of {name!r} is not loaded; loaded versions: "
+                f"{', '.join(map(str, sorted(versions)))}",
+                model=name,
+                version=number,
+            )
+        return versions[number]
+
+
+def _threads() -> int:
+    return max(1, (os.cpu_count() or 1) // 2)

@@ -1,0 +1,273 @@
+"""Open Inference Protocol conformance over real HTTP (uvicorn in a thread, requests)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from couturier.registry import ModelRegistry
+from couturier.registry._packaging import session
+from couturier.serving import LoadedVersion, ModelRepository, create_app
+from couturier.settings import Settings
+from tests.support.registry import World, register
+
+NAME = "toy"
+
+
+@pytest.fixture(scope="module")
+def served(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bytes]]:
+    """Version 1 and 2 of a registered model, the champion (v2) served by default."""
+    registry = ModelRegistry(Settings(home=tmp_path_factory.mktemp("serving")))
+    v1 = register(registry, NAME, world.model(informative=False), world)
+    registry.promote(NAME, v1.version, "champion", actor="test", reason="first")
+    v2 = register(registry, NAME, world.model(), world)
+    registry.promote(NAME, v2.version, "champion", actor="test", reason="better")
+    repository = ModelRepository.from_registry(registry)
+    first = registry.load(NAME, 1)
+    repository.add(LoadedVersion.from_onnx(NAME, 1, first.onnx_model, first.spec, 1))
+    champion = registry.load(NAME, "champion")
+    repository.add(  # the champion stays the default
+        LoadedVersion.from_onnx(NAME, 2, champion.onnx_model, champion.spec, 1)
+    )
+    registry.close()
+    with _serve(create_app(repository, expected=[NAME])) as url:
+        yield url, champion.onnx_model
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # a thread cannot own signals
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _serve(app: Any) -> Iterator[str]:
+    port = _free_port()
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _infer_body(x: np.ndarray, **extra: Any) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {"name": "X", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}
+        ],
+        **extra,
+    }
+
+
+def test_health_and_server_metadata(served: tuple[str, bytes]) -> None:
+    url, _ = served
+    assert requests.get(f"{url}/v2/health/live").json() == {"live": True}
+    ready = requests.get(f"{url}/v2/health/ready")
+    assert ready.status_code == 200 and ready.json() == {"ready": True}
+    meta = requests.get(f"{url}/v2").json()
+    assert meta["name"] == "couturier" and "version" in meta and "extensions" in meta
+
+
+def test_model_metadata_declares_inputs_and_outputs(served: tuple[str, bytes]) -> None:
+    url, _ = served
+    meta = requests.get(f"{url}/v2/models/{NAME}").json()
+    assert meta["name"] == NAME and meta["versions"] == ["2"]
+    assert meta["platform"] == "onnxruntime_onnx"
+    assert meta["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}]
+    assert {o["name"] for o in meta["outputs"]} == {"label", "probabilities"}
+    assert requests.get(f"{url}/v2/models/{NAME}/versions/1").json()["versions"] == ["1"]
+    assert requests.get(f"{url}/v2/models/{NAME}/ready").json() == {"name": NAME, "ready": True}
+    ready = requests.get(f"{url}/v2/models/{NAME}/versions/1/ready").json()
+    assert ready == {"name": NAME, "version": "1", "ready": True}
+
+
+def test_infer_returns_what_onnx_runtime_computes(served: tuple[str, bytes], world: World) -> None:
+    url, onnx_model = served
+    x = world.x[:5]
+    r = requests.post(
+        f"{url}/v2/models/{NAME}/infer",
+        json=_infer_body(x, id="req-1", outputs=[{"name": "probabilities"}]),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_name"] == NAME and body["model_version"] == "2" and body["id"] == "req-1"
+    (out,) = body["outputs"]
+    assert out["name"] == "probabilities" and out["datatype"] == "FP32" and out["shape"] == [5, 2]
+    (want,) = session(onnx_model).run(["probabilities"], {"X": x})
+    assert np.allclose(np.asarray(out["data"]).reshape(5, 2), want, atol=1e-6)
+    # nested data (row-major) is accepted too; without "outputs", every output comes back
+    nested = {"inputs": [{"name": "X", "shape": [5, 4], "datatype": "FP32", "data": x.tolist()}]}
+    both = requests.post(f"{url}/v2/models/{NAME}/infer", json=nested).json()["outputs"]
+    assert {o["name"] for o in both} == {"label", "probabilities"}
+    assert next(o for o in both if o["name"] == "label")["datatype"] == "INT64"
+
+
+def test_a_version_path_reaches_that_version(served: tuple[str, bytes], world: World) -> None:
+    url, _ = served
+    x = world.x[:50]
+    v1 = requests.post(f"{url}/v2/models/{NAME}/versions/1/infer", json=_infer_body(x)).json()
+    v2 = requests.post(f"{url}/v2/models/{NAME}/versions/2/infer", json=_infer_body(x)).json()
+    assert v1["model_version"] == "1" and v2["model_version"] == "2"
+    p1 = next(o for o in v1["outputs"] if o["name"] == "probabilities")["data"]
+    p2 = next(o for o in v2["outputs"] if o["name"] == "probabilities")["data"]
+    assert not np.allclose(p1, p2)  # two different models answered
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field", "words"),
+    [
+        ("/v2/models/nope/infer", None, 404, None, "no model 'nope'"),
+        (f"/v2/models/{NAME}/versions/9/infer", None, 404, None, "version 9"),
+        (f"/v2/models/{NAME}/versions/x/infer", None, 404, None, "not a number"),
+        (
+            f"/v2/models/{NAME}/infer",
+            {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "INT64", "data": [1, 2, 3, 4]}]},
+            422,
+            "inputs[0].datatype",
+            "the model takes FP32",
+        ),
+        (
+            f"/v2/models/{NAME}/infer",
+            {"inputs": [{"name": "X", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
+            422,
+            "inputs[0].shape",
+            "the model takes [-1, 4]",
+        ),
+        (
+            f"/v2/models/{NAME}/infer",
+            {"inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3]}]},
+            422,
+            "inputs[0].data",
+            "needs 8",
+        ),
+        (
+            f"/v2/models/{NAME}/infer",
+            {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": ["a"] * 4}]},
+            422,
+            "inputs[0].data",
+            "does not hold FP32",
+        ),
+        (
+            f"/v2/models/{NAME}/infer",
+            {"inputs": [{"name": "Y", "shape": [1, 4], "datatype": "FP32", "data": [1] * 4}]},
+            422,
+            "inputs",
+            "needs input 'X'",
+        ),
+        (
+            f"/v2/models/{NAME}/infer",
+            {
+                "inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1] * 4}],
+                "outputs": [{"name": "logits"}],
+            },
+            422,
+            "outputs",
+            "no output 'logits'",
+        ),
+        (
+            f"/v2/models/{NAME}/infer",
+            {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP9", "data": [1] * 4}]},
+            422,
+            "inputs[0].datatype",
+            "not supported",
+        ),
+        (f"/v2/models/{NAME}/infer", {"inputs": "nope"}, 422, "inputs", "see the request schema"),
+        (f"/v2/models/{NAME}/infer", {"wrong": 1}, 422, None, "see the request schema"),
+    ],
+)
+def test_bad_requests_get_a_problem_naming_the_field_and_rule(
+    served: tuple[str, bytes],
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    field: str | None,
+    words: str,
+) -> None:
+    url, _ = served
+    good = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [0] * 4}]}
+    r = requests.post(f"{url}{path}", json=body if body is not None else good)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["status"] == status and words in problem["detail"]
+    assert problem["error"] == problem["detail"]  # what KServe and Triton clients read
+    if field is not None:
+        assert problem["field"] == field
+
+
+def test_malformed_json_and_infinity_are_refused(served: tuple[str, bytes]) -> None:
+    url, _ = served
+    r = requests.post(
+        f"{url}/v2/models/{NAME}/infer",
+        data=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem")
+    inf = (
+        '{"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 1e999]}]}'
+    )
+    r = requests.post(
+        f"{url}/v2/models/{NAME}/infer", data=inf, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422 and "infinity" in r.json()["detail"]
+
+
+def test_missing_values_travel_as_null(served: tuple[str, bytes]) -> None:
+    url, _ = served
+    body = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, None, 0, 0]}]}
+    r = requests.post(f"{url}/v2/models/{NAME}/infer", json=body)
+    # a logistic regression propagates NaN: the answer says so with null, never a 500
+    assert r.status_code == 200
+    probabilities = next(o for o in r.json()["outputs"] if o["name"] == "probabilities")
+    assert probabilities["data"] == [None, None]
+
+
+def test_metrics_count_requests_batches_and_loaded_versions(
+    served: tuple[str, bytes], world: World
+) -> None:
+    url, _ = served
+    requests.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:7]))
+    text = requests.get(f"{url}/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    requests_total = {
+        (s.labels["route"], s.labels["model"], s.labels["code"]): s.value
+        for s in families["couturier_requests"].samples
+        if s.name == "couturier_requests_total"
+    }
+    assert requests_total[("/v2/models/{name}/infer", NAME, "200")] >= 1
+    batch = [s for s in families["couturier_batch_rows"].samples if s.name.endswith("_sum")]
+    assert batch and batch[0].value >= 7
+    loaded = families["couturier_model_loaded_version"].samples
+    assert [(s.labels["model"], s.value) for s in loaded] == [(NAME, 2.0)]
+    assert "couturier_request_seconds_bucket" in text
+
+
+def test_not_ready_until_every_expected_model_is_loaded(tmp_path: Path) -> None:
+    with _serve(create_app(ModelRepository(), expected=["authentication"])) as url:
+        r = requests.get(f"{url}/v2/health/ready")
+        assert r.status_code == 503 and r.json() == {"ready": False}
+        assert requests.get(f"{url}/v2/health/live").status_code == 200
