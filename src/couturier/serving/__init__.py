@@ -6,7 +6,15 @@
 ``couturier serve`` runs it with uvicorn.
 """
 
-from couturier.serving._app import create_app
+from couturier.serving._app import Batching, create_app
+from couturier.serving._batching import Batcher, OverloadedError
 from couturier.serving._repository import LoadedVersion, ModelRepository
 
-__all__ = ["LoadedVersion", "ModelRepository", "create_app"]
+__all__ = [
+    "Batcher",
+    "Batching",
+    "LoadedVersion",
+    "ModelRepository",
+    "OverloadedError",
+    "create_app",
+]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,7 +36,8 @@ from prometheus_client import (
 )
 
 from couturier import __version__
-from couturier.errors import CouturierError
+from couturier.errors import CouturierError, InvalidInputError
+from couturier.serving._batching import OverloadedError
 from couturier.serving._repository import ModelRepository
 from couturier.serving._tensors import InferRequest, to_array, to_output
 
@@ -82,6 +84,22 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+        self.queue_seconds = Histogram(
+            "couturier_queue_seconds",
+            "time the oldest request of a batch waited",
+            ["model"],
+            buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "couturier_queue_rows", "rows waiting to be batched", ["model"], registry=self.registry
+        )
+        self.shed = Counter(
+            "couturier_shed",
+            "requests refused at once because the queue was full",
+            ["model"],
+            registry=self.registry,
+        )
         self.loaded = Gauge(
             "couturier_model_loaded_version",
             "the version of each loaded model that answers by default",
@@ -90,8 +108,23 @@ class Metrics:
         )
 
 
-def create_app(repository: ModelRepository, *, expected: list[str] | None = None) -> FastAPI:
+@dataclass
+class Batching:
+    """Dynamic batching limits for every model (``docs/serving.md``)."""
+
+    max_batch: int = 64
+    max_wait_ms: float = 2.0
+    max_queue: int = 1024
+
+
+def create_app(
+    repository: ModelRepository,
+    *,
+    expected: list[str] | None = None,
+    batching: Batching | None = None,
+) -> FastAPI:
     """The service over ``repository``. ``expected``: names that must be loaded to be ready."""
+    batching = batching or Batching()
     app = FastAPI(
         title="couturier",
         version=__version__,
@@ -107,7 +140,11 @@ def create_app(repository: ModelRepository, *, expected: list[str] | None = None
     async def _couturier_error(request: Request, exc: CouturierError) -> JSONResponse:
         problem = exc.to_problem()
         extra = {k: v for k, v in problem.items() if k not in ("type", "title", "status", "detail")}
-        return _problem(exc.http_status, problem["title"], exc.message, **extra)
+        response = _problem(exc.http_status, problem["title"], exc.message, **extra)
+        if isinstance(exc, OverloadedError):
+            metrics.shed.labels(request.path_params.get("name", "")).inc()
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -182,33 +219,50 @@ def create_app(repository: ModelRepository, *, expected: list[str] | None = None
         return {"name": name, "version": str(loaded.version), "ready": True}
 
     # ---- inference -------------------------------------------------------------------------
-    def infer(name: str, version: str | None, request: InferRequest) -> dict[str, Any]:
-        loaded = repository.get(name, version)
+    async def infer(name: str, version: str | None, request: InferRequest) -> dict[str, Any]:
+        loaded = repository.get(name, version)  # held to the end: a swap cannot pull it away
         declared = {i["name"]: i for i in loaded.inputs}
         feeds = {
             item.name: to_array(item, i, declared.get(item.name))
             for i, item in enumerate(request.inputs)
         }
-        wanted = [o.name for o in request.outputs] if request.outputs else None
-        results = loaded.run(feeds, wanted)
-        rows = next(iter(feeds.values())).shape[0] if feeds else 0
-        metrics.batch.labels(name).observe(rows)
+        wanted = loaded.check(feeds, [o.name for o in request.outputs] if request.outputs else None)
+        rows = {len(v) if v.ndim else 1 for v in feeds.values()}
+        if len(rows) != 1 or 0 in rows:
+            raise InvalidInputError(
+                f"inputs have {sorted(rows)} rows; every input needs the same number (>= 1) "
+                "along its first axis",
+                field="inputs",
+            )
+
+        def observe(batch_rows: int, queued_s: float) -> None:
+            metrics.batch.labels(name).observe(batch_rows)
+            metrics.queue_seconds.labels(name).observe(queued_s)
+
+        batcher = loaded.batched(
+            max_batch=batching.max_batch,
+            max_wait_ms=batching.max_wait_ms,
+            max_queue=batching.max_queue,
+            observe=observe,
+        )
+        metrics.queue_depth.labels(name).set(batcher.queued_rows)
+        results = await batcher.submit(feeds)
         body: dict[str, Any] = {
             "model_name": name,
             "model_version": str(loaded.version),
-            "outputs": [to_output(k, v) for k, v in results.items()],
+            "outputs": [to_output(k, results[k]) for k in wanted],
         }
         if request.id is not None:
             body["id"] = request.id
         return body
 
     @app.post("/v2/models/{name}/infer")
-    def model_infer(name: str, request: InferRequest) -> dict[str, Any]:
-        return infer(name, None, request)
+    async def model_infer(name: str, request: InferRequest) -> dict[str, Any]:
+        return await infer(name, None, request)
 
     @app.post("/v2/models/{name}/versions/{version}/infer")
-    def model_version_infer(name: str, version: str, request: InferRequest) -> dict[str, Any]:
-        return infer(name, version, request)
+    async def model_version_infer(name: str, version: str, request: InferRequest) -> dict[str, Any]:
+        return await infer(name, version, request)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

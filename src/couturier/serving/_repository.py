@@ -17,6 +17,7 @@ import numpy as np
 from couturier.errors import InvalidInputError, NotFoundError
 from couturier.registry import ModelRegistry
 from couturier.registry._packaging import session
+from couturier.serving._batching import Batcher
 from couturier.serving._tensors import onnx_to_datatype
 
 __all__ = ["LoadedVersion", "ModelRepository"]
@@ -53,7 +54,10 @@ class LoadedVersion:
             [describe(a) for a in sess.get_outputs()],
         )
 
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None) -> dict[str, Any]:
+    batcher: Batcher | None = None
+
+    def check(self, feeds: dict[str, np.ndarray], outputs: list[str] | None) -> list[str]:
+        """The outputs to return, after checking the request's input and output names."""
         known = {o["name"] for o in self.outputs}
         wanted = outputs or [o["name"] for o in self.outputs]
         unknown = [o for o in wanted if o not in known]
@@ -77,8 +81,17 @@ class LoadedVersion:
                 f"{', '.join(i['name'] for i in self.inputs)}",
                 field="inputs",
             )
-        results = self.session.run(wanted, feeds)
-        return dict(zip(wanted, results, strict=True))
+        return wanted
+
+    def run_all(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [o["name"] for o in self.outputs]
+        return dict(zip(names, self.session.run(names, feeds), strict=True))
+
+    def batched(self, **options: Any) -> Batcher:
+        """This version's batcher, created on first use (inside the serving event loop)."""
+        if self.batcher is None:
+            self.batcher = Batcher(self.run_all, **options)
+        return self.batcher
 
 
 class ModelRepository:

@@ -271,3 +271,25 @@ def test_not_ready_until_every_expected_model_is_loaded(tmp_path: Path) -> None:
         r = requests.get(f"{url}/v2/health/ready")
         assert r.status_code == 503 and r.json() == {"ready": False}
         assert requests.get(f"{url}/v2/health/live").status_code == 200
+
+
+def test_a_full_queue_answers_503_with_retry_after_at_once(world: World, tmp_path: Path) -> None:
+    from couturier.serving import Batching
+
+    registry = ModelRegistry(Settings(home=tmp_path / "home"))
+    try:
+        v = register(registry, NAME, world.model(), world)
+        loaded = registry.load(NAME, v.version)
+    finally:
+        registry.close()
+    repository = ModelRepository()
+    repository.add(LoadedVersion.from_onnx(NAME, v.version, loaded.onnx_model, loaded.spec, 1))
+    app = create_app(repository, batching=Batching(max_batch=8, max_queue=0))
+    with _serve(app) as url:
+        r = requests.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:1]))
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert "retry shortly" in r.json()["detail"]
+        full = requests.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:8]))
+        assert full.status_code == 200  # a full batch bypasses the queue
+        text = requests.get(f"{url}/metrics").text
+        assert f'couturier_shed_total{{model="{NAME}"}} 1.0' in text
