@@ -15,6 +15,9 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     alias: Annotated[str, typer.Option(help="Which alias of each model to serve.")] = "champion",
+    follow: Annotated[
+        bool, typer.Option(help="Follow champion moves in the registry (hot swap).")
+    ] = True,
 ) -> None:
     """Serve every registered model's champion (KServe v2 REST: /v2/models/NAME/infer)."""
     import uvicorn
@@ -28,8 +31,13 @@ def serve_cmd(
         registry.close()
     loaded = ", ".join(f"{n} v{repository.get(n).version}" for n in repository.names())
     console.print(f"serving {loaded or 'no models yet (register one first)'} on {host}:{port}")
+    settings = load_settings()
     uvicorn.run(
-        create_app(repository, expected=repository.names()),
+        create_app(
+            repository,
+            expected=repository.names(),
+            follow=(lambda: ModelRegistry(settings)) if follow else None,
+        ),
         host=host,
         port=port,
         log_level="warning",

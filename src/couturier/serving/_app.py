@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +39,9 @@ from prometheus_client import (
 
 from couturier import __version__
 from couturier.errors import CouturierError, InvalidInputError
+from couturier.registry import ModelRegistry
 from couturier.serving._batching import OverloadedError
-from couturier.serving._repository import ModelRepository
+from couturier.serving._repository import LoadedVersion, ModelRepository
 from couturier.serving._tensors import InferRequest, to_array, to_output
 
 __all__ = ["create_app"]
@@ -100,6 +103,12 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self.swaps = Counter(
+            "couturier_swaps",
+            "hot swaps to a new version, by outcome (refused: failed its health check)",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
         self.loaded = Gauge(
             "couturier_model_loaded_version",
             "the version of each loaded model that answers by default",
@@ -122,15 +131,41 @@ def create_app(
     *,
     expected: list[str] | None = None,
     batching: Batching | None = None,
+    follow: Callable[[], ModelRegistry] | None = None,
+    follow_interval_s: float = 2.0,
 ) -> FastAPI:
-    """The service over ``repository``. ``expected``: names that must be loaded to be ready."""
+    """The service over ``repository``.
+
+    ``expected``: names that must be loaded to be ready. ``follow``: a factory of a registry
+    whose ``champion`` moves the service follows (hot swap, ``ModelRepository.follow``).
+    """
     batching = batching or Batching()
+    metrics = Metrics()
+
+    def swapped(candidate: LoadedVersion, problem: str | None) -> None:
+        metrics.swaps.labels(candidate.name, "ok" if problem is None else "refused").inc()
+        if problem is None:
+            metrics.loaded.labels(candidate.name).set(candidate.version)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if follow is None:
+            yield
+            return
+        registry = follow()
+        stop = repository.follow(registry, interval_s=follow_interval_s, on_swap=swapped)
+        try:
+            yield
+        finally:
+            stop.set()
+            registry.close()
+
     app = FastAPI(
         title="couturier",
         version=__version__,
         description="Open Inference Protocol (KServe v2) for couturier's registered models.",
+        lifespan=lifespan,
     )
-    metrics = Metrics()
     app.state.repository = repository
     app.state.metrics = metrics
     for name in repository.names():

@@ -7,8 +7,10 @@ spec; nothing is unpickled (ONNX bytes and JSON only).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +20,11 @@ from couturier.errors import InvalidInputError, NotFoundError
 from couturier.registry import ModelRegistry
 from couturier.registry._packaging import session
 from couturier.serving._batching import Batcher
-from couturier.serving._tensors import onnx_to_datatype
+from couturier.serving._tensors import DATATYPES, onnx_to_datatype
 
 __all__ = ["LoadedVersion", "ModelRepository"]
+
+log = logging.getLogger("couturier.serving")
 
 
 @dataclass
@@ -93,14 +97,41 @@ class LoadedVersion:
             self.batcher = Batcher(self.run_all, **options)
         return self.batcher
 
+    def health_check(self) -> str | None:
+        """Run one all-zero row through the model: None when it answers finite numbers."""
+        feeds = {
+            i["name"]: np.zeros(
+                [1 if d in (-1, None) else d for d in i["shape"]],
+                dtype=DATATYPES.get(i["datatype"], np.float32),
+            )
+            for i in self.inputs
+        }
+        try:
+            out = self.run_all(feeds)
+        except Exception as exc:  # any failure to answer is a failed check, with its reason
+            return f"{type(exc).__name__}: {exc}"
+        for name, value in out.items():
+            v = np.asarray(value)
+            if v.dtype.kind == "f" and not np.isfinite(v).all():
+                return f"output {name!r} is not finite on an all-zero input"
+        return None
+
 
 class ModelRepository:
-    """Loaded versions by model name; the default version of a name is the one loaded last."""
+    """Loaded versions by model name; the default version of a name is the one loaded last.
+
+    Swaps are atomic: a request takes its :class:`LoadedVersion` once and keeps it to the end,
+    so a swap never pulls a model from under a request; the previous version stays loaded
+    (and addressable by version) until the next swap, which drains it.
+    """
+
+    KEEP = 2  # versions kept loaded per model: the default and the one it replaced
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._models: dict[str, dict[int, LoadedVersion]] = {}
         self._default: dict[str, int] = {}
+        self.swaps: list[dict[str, Any]] = []  # what follow() did, newest last
 
     @classmethod
     def from_registry(
@@ -124,8 +155,88 @@ class ModelRepository:
 
     def add(self, version: LoadedVersion) -> None:
         with self._lock:
-            self._models.setdefault(version.name, {})[version.version] = version
+            versions = self._models.setdefault(version.name, {})
+            versions[version.version] = version
             self._default[version.name] = version.version
+            for old in sorted(versions)[: -self.KEEP]:
+                if old != version.version:
+                    del versions[old]  # in-flight requests still hold it; it drains with them
+
+    def swap(self, candidate: LoadedVersion) -> str | None:
+        """Make ``candidate`` the default if it passes its health check; else keep the current
+        one and return why (the automatic revert: a failing version never answers)."""
+        problem = candidate.health_check()
+        record = {
+            "model": candidate.name,
+            "version": candidate.version,
+            "at": time.time(),
+            "ok": problem is None,
+            "problem": problem,
+        }
+        if problem is None:
+            self.add(candidate)
+        self.swaps.append(record)
+        return problem
+
+    def follow(
+        self,
+        registry: ModelRegistry,
+        *,
+        alias: str = "champion",
+        interval_s: float = 2.0,
+        threads: int | None = None,
+        on_swap: Any = None,
+    ) -> threading.Event:
+        """Poll the registry's promotion log and swap to each new ``alias`` version.
+
+        Returns the event that stops the follower thread. The registry must be usable from
+        that thread (a dedicated :class:`ModelRegistry`).
+        """
+        stop = threading.Event()
+        events = registry.events_since(0)
+        last = max((e.id for e in events), default=0)
+
+        def loop() -> None:
+            nonlocal last
+            while not stop.wait(interval_s):
+                try:
+                    new = registry.events_since(last)
+                except Exception:  # the registry is down: keep serving what is loaded
+                    log.warning("registry unreachable; serving the loaded versions")
+                    continue
+                for event in new:
+                    last = max(last, event.id)
+                    if event.alias != alias or event.to_version is None:
+                        continue
+                    if self._default.get(event.model) == event.to_version:
+                        continue
+                    try:
+                        loaded = registry.load(event.model, event.to_version)
+                        candidate = LoadedVersion.from_onnx(
+                            event.model,
+                            loaded.version,
+                            loaded.onnx_model,
+                            loaded.spec,
+                            threads or _threads(),
+                        )
+                    except Exception as exc:
+                        log.warning("could not load %s v%s: %s", event.model, event.to_version, exc)
+                        self.swaps.append(
+                            {
+                                "model": event.model,
+                                "version": event.to_version,
+                                "at": time.time(),
+                                "ok": False,
+                                "problem": str(exc),
+                            }
+                        )
+                        continue
+                    problem = self.swap(candidate)
+                    if on_swap is not None:
+                        on_swap(candidate, problem)
+
+        threading.Thread(target=loop, name="couturier-follow", daemon=True).start()
+        return stop
 
     def names(self) -> list[str]:
         return sorted(self._models)
