@@ -213,3 +213,16 @@ def test_the_fusion_model_is_calibrated_and_exports_exactly() -> None:
     assert abs(oof.mean() - y.mean()) < 0.01  # calibrated in the large
     package = fusion.package(model, x[:200], {"review": 0.1, "counterfeit": 0.9}, {}, {}, {})
     assert check_parity(package).passed
+
+
+def test_the_fusion_fold_adapts_its_folds_and_refuses_a_single_counterfeit() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, len(fusion.INPUTS))).astype(np.float32)
+    y = np.zeros(60, int)
+    y[:3] = 1  # three counterfeits: three folds, in-sample thresholds
+    assert fusion.fit_fusion(x, y).predict_proba(x).shape == (60, 2)
+    assert fusion.out_of_fold(x, y).shape == (60,)
+    y[1:3] = 0
+    with pytest.raises(InvalidInputError, match="at least 2 counterfeit") as err:
+        fusion.fit_fusion(x, y)
+    assert err.value.field == "fusion_fold"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from couturier.errors import InvalidInputError
 from couturier.registry import ModelPackage
 
 __all__ = ["INPUTS", "MODEL_NAME", "fit_fusion", "logit", "out_of_fold", "package", "stack"]
@@ -72,7 +73,19 @@ def stack(
     ).astype(np.float32)
 
 
-def _estimator(seed: int) -> Any:
+def _rarest(y: np.ndarray) -> int:
+    labels = np.asarray(y).astype(int)
+    rarest = int(min(np.sum(labels == 1), np.sum(labels == 0)))
+    if rarest < 2:
+        raise InvalidInputError(
+            f"the fusion fold has {rarest} listing(s) of its rarer class; calibration needs at "
+            "least 2 counterfeit and 2 authentic judged listings; simulate more listings",
+            field="fusion_fold",
+        )
+    return rarest
+
+
+def _estimator(folds: int, seed: int) -> Any:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -80,12 +93,13 @@ def _estimator(seed: int) -> Any:
     return CalibratedClassifierCV(
         LogisticRegression(C=1.0, max_iter=2000),
         method="sigmoid",
-        cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
     )
 
 
 def fit_fusion(x: np.ndarray, y: np.ndarray, seed: int = 7) -> Any:
-    return _estimator(seed).fit(x, y)
+    """Five calibration folds, fewer when the rarer class has fewer members (tiny demos)."""
+    return _estimator(min(5, _rarest(y)), seed).fit(x, y)
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 7) -> np.ndarray:
@@ -93,9 +107,14 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 7) -> np.ndarray:
     (what the decision thresholds are fitted on)."""
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    cv = StratifiedKFold(5, shuffle=True, random_state=seed + 1)
+    rarest = _rarest(y)
+    outer = min(5, rarest)
+    inner = min(5, rarest * (outer - 1) // outer)  # what each outer training split can hold
+    if inner < 2:  # too few to cross-fit twice (a tiny demo): in-sample, and said so here
+        return np.asarray(fit_fusion(x, y, seed).predict_proba(x)[:, 1])
+    cv = StratifiedKFold(outer, shuffle=True, random_state=seed + 1)
     return np.asarray(
-        cross_val_predict(_estimator(seed), x, y, cv=cv, method="predict_proba")[:, 1]
+        cross_val_predict(_estimator(inner, seed), x, y, cv=cv, method="predict_proba")[:, 1]
     )
 
 

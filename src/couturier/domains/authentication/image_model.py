@@ -283,7 +283,14 @@ def train_image_model(
             losses.append(float(loss.detach()))
         scores = _score(net, x_all, c_all, valid_idx)
         listing = _max_by(listing_ids[valid_idx], scores, y[valid_idx])
-        pr_auc = float(average_precision_score(listing[1], listing[0]))
+        if 0 < listing[1].sum() < len(listing[1]):
+            pr_auc = float(average_precision_score(listing[1], listing[0]))
+        else:  # one class only (a tiny world): judge the epoch by its validation loss
+            pr_auc = -float(
+                F.binary_cross_entropy_with_logits(
+                    torch.from_numpy(scores), torch.from_numpy(y[valid_idx])
+                )
+            )
         history.append(
             {
                 "epoch": epoch,
