@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/features.py --out benchmarks/results/features.json
 	$(BIN)/python benchmarks/retrieval.py --out benchmarks/results/retrieval.json
 	$(BIN)/python benchmarks/authentication.py --out benchmarks/results/authentication.json
+	$(BIN)/python benchmarks/serving.py --out benchmarks/results/serving.json
 
 lock:
 	scripts/lock.sh

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,13 @@ from couturier.evaluation import Evaluation, evaluate
 from couturier.features import FeatureRepo, build_training_set
 from couturier.marketplace import Marketplace
 from couturier.marketplace._catalog import CATEGORIES
-from couturier.registry import GatePolicy, ModelCard, ModelRegistry
+from couturier.registry import (
+    GatePolicy,
+    ModelCard,
+    ModelPackage,
+    ModelRegistry,
+    RegisteredVersion,
+)
 
 __all__ = ["POLICY", "RecipeConfig", "Scored", "run_recipe", "score_period"]
 
@@ -325,50 +332,71 @@ def run_recipe(
         "holdout": holdout_id,
         "fusion_fold_start": fusion_start.isoformat(),
     }
-    prefix = f"{cutoff.date()}"
-    with registry.start_run(
-        "authentication",
-        f"{listing_model.MODEL_NAME}-{prefix}",
-        params={"model": "lightgbm", "train_rows": int(component.sum())},
-        lineage=lineage,
-    ) as run:
-        run.log_evaluation(listing_ev)
-        listing_v = registry.register(
-            listing_model.package(lgbm, x_all[component.to_numpy()][:500], {}),
-            listing_ev,
-            run=run,
-            policy=LISTING_POLICY,
-            champion_evaluation=champion.get(listing_model.MODEL_NAME),
-            card=_card(listing_model.MODEL_NAME, listing_ev, lineage, _LISTING_CARD),
-            actor=actor,
-        )
-    with registry.start_run(
-        "authentication",
-        f"{image_model.MODEL_NAME}-{prefix}",
-        params={
+
+    def enter(
+        package: ModelPackage,
+        evaluation: Evaluation,
+        policy_: GatePolicy,
+        params: dict[str, Any],
+        card: tuple[str, list[str]],
+        log_more: Any = None,
+        after: Any = None,
+    ) -> RegisteredVersion:
+        """One run per model: params, evaluation, extra logging, the gate, the card."""
+        name = package.name
+        with registry.start_run(
+            "authentication", f"{name}-{cutoff.date()}", params=params, lineage=lineage
+        ) as run:
+            run.log_evaluation(evaluation)
+            if log_more is not None:
+                log_more(run)
+            registered = registry.register(
+                package,
+                evaluation,
+                run=run,
+                policy=policy_,
+                champion_evaluation=champion.get(name),
+                card=ModelCard(
+                    name=name,
+                    intended_use=card[0],
+                    limitations=card[1],
+                    evaluation=evaluation,
+                    lineage=lineage,
+                ),
+                actor=actor,
+            )
+            if after is not None:
+                after(run, registered)
+        return registered
+
+    listing_v = enter(
+        listing_model.package(lgbm, x_all[component.to_numpy()][:500], {}),
+        listing_ev,
+        LISTING_POLICY,
+        {"model": "lightgbm", "train_rows": int(component.sum())},
+        _LISTING_CARD,
+    )
+    sample = rows[:32]
+    image_v = enter(
+        image_model.package(trained.net, fp32, int8, images[sample], contexts[sample], variant),
+        image_ev,
+        IMAGE_POLICY,
+        {
             "model": "cnn",
             "train_photos": int(train_rows.sum()),
             "best_epoch": trained.best_epoch,
             "serving_variant": variant,
             **{f"train.{k}": v for k, v in cfg.image.__dict__.items()},
         },
-        lineage=lineage,
-    ) as run:
-        run.log_evaluation(image_ev)
-        run.log_metrics(
-            {f"int8.{k}": v for k, v in quant.items()} | {"image_train_seconds": trained.seconds}
-        )
-        run.log_json(trained.history, "training/history.json")
-        sample = rows[:32]
-        image_v = registry.register(
-            image_model.package(trained.net, fp32, int8, images[sample], contexts[sample], variant),
-            image_ev,
-            run=run,
-            policy=IMAGE_POLICY,
-            champion_evaluation=champion.get(image_model.MODEL_NAME),
-            card=_card(image_model.MODEL_NAME, image_ev, lineage, _IMAGE_CARD),
-            actor=actor,
-        )
+        _IMAGE_CARD,
+        log_more=lambda run: (
+            run.log_metrics(
+                {f"int8.{k}": v for k, v in quant.items()}
+                | {"image_train_seconds": trained.seconds}
+            ),
+            run.log_json(trained.history, "training/history.json"),
+        ),
+    )
     components = {
         listing_model.MODEL_NAME: listing_v.version,
         image_model.MODEL_NAME: image_v.version,
@@ -380,25 +408,39 @@ def run_recipe(
         **{f"int8_{k}": v for k, v in quant.items()},
         **{f"stage_pr_auc.{k}": v for k, v in stage_pr_auc.items()},
     }
-    with registry.start_run(
-        "authentication",
-        f"{fusion.MODEL_NAME}-{prefix}",
-        params={
-            "model": "logistic-stack+platt",
-            "fusion_rows": len(fold),
-            "holdout_rows": len(test),
-            "references": len(graph.references),
-            "image_variant": variant,
-        },
-        lineage=lineage,
-    ) as run:
-        run.log_evaluation(ev)
+
+    def log_fusion(run: Any) -> None:
         run.log_metrics({**metrics, **policy.as_dict()})
         run.log_metrics(oracle, prefix="oracle.")
         run.log_metrics(timings, prefix="seconds.")
         run.log_evaluation_plots(y, scores.probability, fusion.MODEL_NAME)
-        bundle = graph.references.to_artifacts()
-        packaged = fusion.package(
+
+    report_paths: list[Path] = []
+
+    def write(run: Any, registered: RegisteredVersion) -> None:
+        if not cfg.report:
+            return
+        from couturier.domains.authentication.report import write_report
+
+        path = write_report(
+            Scored(test, scores, photos[photos["listing_id"].isin(test["listing_id"])]),
+            graph.references,
+            photos,
+            policy=policy,
+            costs=cfg.costs,
+            metrics=metrics,
+            oracle=oracle,
+            evaluation=ev,
+            stage_pr_auc=stage_pr_auc,
+            versions={fusion.MODEL_NAME: registered.version, **components},
+            folder=repo.settings.paths.reports,
+        )
+        run.log_file(path, "report")
+        report_paths.append(path)
+
+    bundle = graph.references.to_artifacts()
+    version = enter(
+        fusion.package(
             fuser,
             fold_scores.stacked[:500],
             policy.as_thresholds(),
@@ -413,34 +455,21 @@ def run_recipe(
                     "k": 10,
                 },
             },
-        )
-        version = registry.register(
-            packaged,
-            ev,
-            run=run,
-            policy=POLICY,
-            champion_evaluation=champion.get(fusion.MODEL_NAME),
-            card=_card(fusion.MODEL_NAME, ev, lineage, _FUSION_CARD),
-            actor=actor,
-        )
-        report_path = None
-        if cfg.report:
-            from couturier.domains.authentication.report import write_report
-
-            report_path = write_report(
-                Scored(test, scores, photos[photos["listing_id"].isin(test["listing_id"])]),
-                graph.references,
-                photos,
-                policy=policy,
-                costs=cfg.costs,
-                metrics=metrics,
-                oracle=oracle,
-                evaluation=ev,
-                stage_pr_auc=stage_pr_auc,
-                versions={fusion.MODEL_NAME: version.version, **components},
-                folder=repo.settings.paths.reports,
-            )
-            run.log_file(report_path, "report")
+        ),
+        ev,
+        POLICY,
+        {
+            "model": "logistic-stack+platt",
+            "fusion_rows": len(fold),
+            "holdout_rows": len(test),
+            "references": len(graph.references),
+            "image_variant": variant,
+        },
+        _FUSION_CARD,
+        log_more=log_fusion,
+        after=write,
+    )
+    report_path = report_paths[0] if report_paths else None
     lap("register")
     if registry.alias_version(fusion.MODEL_NAME, "champion") is None and version.verdict.passed:
         for name, v in ((listing_model.MODEL_NAME, listing_v), (image_model.MODEL_NAME, image_v)):
@@ -625,11 +654,3 @@ _FUSION_CARD = (
         "evaluation in the benchmark",
     ],
 )
-
-
-def _card(
-    name: str, ev: Evaluation, lineage: dict[str, Any], text: tuple[str, list[str]]
-) -> ModelCard:
-    return ModelCard(
-        name=name, intended_use=text[0], limitations=text[1], evaluation=ev, lineage=lineage
-    )
