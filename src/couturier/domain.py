@@ -50,6 +50,8 @@ class Domain:
     description: str
     features: FeatureSet | None = None
     recipe: Recipe | None = None
+    #: (settings, registry) -> a FastAPI router the server mounts (None: nothing to serve yet)
+    service: Callable[..., Any] | None = None
 
 
 @cache

@@ -22,21 +22,29 @@ def serve_cmd(
     """Serve every registered model's champion (KServe v2 REST: /v2/models/NAME/infer)."""
     import uvicorn
 
+    from couturier.domain import load_domains
     from couturier.serving import ModelRepository, create_app
 
-    registry = ModelRegistry(load_settings())
+    settings = load_settings()
+    registry = ModelRegistry(settings)
+    routers = []
     try:
         repository = ModelRepository.from_registry(registry, alias=alias)
+        for domain in load_domains().values():
+            mounted = domain.service(settings, registry) if domain.service else None
+            if mounted is not None:
+                routers.append(mounted)
+                console.print(f"{domain.name}: its routes are mounted")
     finally:
         registry.close()
     loaded = ", ".join(f"{n} v{repository.get(n).version}" for n in repository.names())
     console.print(f"serving {loaded or 'no models yet (register one first)'} on {host}:{port}")
-    settings = load_settings()
     uvicorn.run(
         create_app(
             repository,
             expected=repository.names(),
             follow=(lambda: ModelRegistry(settings)) if follow else None,
+            routers=routers,
         ),
         host=host,
         port=port,

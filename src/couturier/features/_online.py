@@ -73,8 +73,28 @@ class OnlineReader:
             ) from exc
         self._keys = {v.entity.join_key for v in self.features.views}
 
+    def defaults(self, rows: Sequence[Mapping[str, Any]]) -> OnlineFeatures:
+        """Every row served from the declared defaults, as when the store is down: what a
+        caller degrades to (every entity flagged as defaulted), with the derived features."""
+        self._check(rows)
+        return self._assemble(
+            rows, {spec.name: [(None, None)] * len(rows) for spec in self.features.views}
+        )
+
     def get(self, rows: Sequence[Mapping[str, Any]]) -> OnlineFeatures:
         """Every feature of the service for each row; a row names each entity's join key."""
+        self._check(rows)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results = self._read(rows)
+        except Exception as exc:  # a store outage is the caller's to degrade on
+            raise DependencyUnavailableError(
+                f"online store ({self.repo.online_kind}) read failed: {type(exc).__name__}: {exc}",
+            ) from exc
+        return self._assemble(rows, results)
+
+    def _check(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for i, row in enumerate(rows):
             for k in self._keys:
                 if k not in row:
@@ -86,18 +106,14 @@ class OnlineReader:
                     raise InvalidInputError(
                         f"row {i}: {k}={row[k]!r} is not an integer id", field=k
                     )
+
+    def _assemble(
+        self, rows: Sequence[Mapping[str, Any]], results: dict[str, list[Any]]
+    ) -> OnlineFeatures:
         out: list[dict[str, Any]] = [dict(r) for r in rows]
         defaulted: dict[str, list[bool]] = {}
         event_times: dict[str, list[datetime | None]] = {}
         missing: dict[str, list[int]] = {}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                results = self._read(rows)
-        except Exception as exc:  # a store outage is the caller's to degrade on
-            raise DependencyUnavailableError(
-                f"online store ({self.repo.online_kind}) read failed: {type(exc).__name__}: {exc}",
-            ) from exc
         for spec in self.features.views:
             ids = [int(r[spec.entity.join_key]) for r in rows]
             result = results[spec.name]

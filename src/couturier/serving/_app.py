@@ -171,6 +171,7 @@ def create_app(
     batching: Batching | None = None,
     follow: Callable[[], ModelRegistry] | None = None,
     follow_interval_s: float = 2.0,
+    routers: list[Any] | None = None,
 ) -> FastAPI:
     """The service over ``repository``.
 
@@ -331,6 +332,9 @@ def create_app(
     @app.post("/v2/models/{name}/versions/{version}/infer")
     async def model_version_infer(name: str, version: str, request: InferRequest) -> dict[str, Any]:
         return await infer(name, version, request)
+
+    for extra in routers or []:  # domains' routes (``Domain.service``), e.g. /v1/authenticate
+        app.include_router(extra)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

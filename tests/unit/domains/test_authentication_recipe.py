@@ -6,15 +6,20 @@ the tests of this module; each test checks one promise of what it left behind.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import requests
 
 from couturier.domain import RecipeReport
 from couturier.domains.authentication import FEATURES, fusion, image_model, listing_model
@@ -206,3 +211,105 @@ def test_a_listing_without_a_required_field_stops_the_recipe(
     finally:
         repo.close()
         registry.close()
+
+
+# ---- serving the graph: POST /v1/authenticate ----------------------------------------------
+@pytest.fixture(scope="module")
+def authenticate_url(market: Marketplace, trained: Trained) -> Iterator[str]:
+    from couturier.domains.authentication.service import AuthenticationService, router
+    from couturier.features import OnlineReader, materialize
+    from couturier.serving import ModelRepository, create_app
+    from tests.unit.serving.test_oip import _serve
+
+    materialize(trained.repo)
+    graph = AuthenticationGraph.from_registry(trained.registry, "champion")
+    service = AuthenticationService(graph, OnlineReader(trained.repo), feature_timeout_s=5.0)
+    app = create_app(ModelRepository(), routers=[router(service)])
+    with _serve(app) as url:
+        yield url
+
+
+def _listing_request(market: Marketplace, index: int = -1) -> dict[str, Any]:
+    listings = market.read(
+        "listings", ["listing_id", "seller_id", "product_id", "brand_id", "category"]
+    )
+    row = listings.iloc[index]
+    photos = market.read("photos", ["listing_id", "view", "image"])
+    mine = photos[photos["listing_id"] == row["listing_id"]]
+    return {
+        **{k: (int(row[k]) if k != "category" else row[k]) for k in listings.columns},
+        "photos": [
+            {"view": v, "data": base64.b64encode(bytes(b)).decode()}
+            for v, b in zip(mine["view"], mine["image"], strict=True)
+        ],
+    }
+
+
+def test_authenticate_answers_a_decision_with_evidence_and_stage_times(
+    market: Marketplace, trained: Trained, authenticate_url: str
+) -> None:
+    body = _listing_request(market)
+    r = requests.post(f"{authenticate_url}/v1/authenticate", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["decision"] in {"authentic", "review", "counterfeit"}
+    assert 0.0 <= out["probability"] <= 1.0
+    assert out["models"] == {
+        fusion.MODEL_NAME: 1,
+        **{k: v for k, v in trained.first.details["components"].items()},
+    }
+    assert 0 < len(out["evidence"]) <= 10
+    assert {e["verdict"] for e in out["evidence"]} <= {"authentic", "counterfeit"}
+    assert len(out["photos"]) == len(body["photos"])
+    assert out["degraded"] == {}  # the listing is in the online store
+    stages = out["latency_ms"]
+    assert set(stages) == {"decode", "features", "image_model", "retrieval_fusion", "total"}
+    assert stages["total"] >= stages["retrieval_fusion"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "words"),
+    [
+        (lambda b: b["photos"][0].update(data="@@not base64@@"), "photos[0].data", "not base64"),
+        (
+            lambda b: b["photos"][0].update(data=base64.b64encode(b"GIF89a...").decode()),
+            "photos[0].data",
+            "not a readable image",
+        ),
+        (lambda b: b.update(photos=b["photos"] * 5), "photos", "at most 4"),
+        (lambda b: b.update(photos=[]), "photos", "at least 1"),
+        (lambda b: b["photos"][0].update(view="back"), "photos.0.view", "'front'"),
+        (lambda b: b.update(category="hats"), "category", "accepted"),
+        (lambda b: b.update(brand_id=99), "brand_id", "outside"),
+        (lambda b: b.pop("seller_id"), "seller_id", "Field required"),
+    ],
+)
+def test_authenticate_refuses_bad_input_naming_the_field(
+    market: Marketplace, authenticate_url: str, edit: Any, field: str, words: str
+) -> None:
+    body = _listing_request(market)
+    edit(body)
+    r = requests.post(f"{authenticate_url}/v1/authenticate", json=body)
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert problem["field"] == field and words in problem["detail"]
+
+
+def test_an_online_store_outage_degrades_to_defaults_and_says_so(
+    market: Marketplace, trained: Trained
+) -> None:
+    from couturier.domains.authentication.service import AuthenticateRequest, AuthenticationService
+    from couturier.errors import DependencyUnavailableError
+    from couturier.features import OnlineReader
+
+    class Down(OnlineReader):
+        def get(self, rows: Any) -> Any:
+            raise DependencyUnavailableError("online store (sqlite) read failed: down")
+
+    graph = AuthenticationGraph.from_registry(trained.registry, "champion")
+    service = AuthenticationService(graph, Down(trained.repo), feature_timeout_s=5.0)
+    request = AuthenticateRequest(**_listing_request(market, index=-2))
+    out = asyncio.run(service.authenticate(request))
+    assert "online store unavailable" in out["degraded"]["features"]
+    assert out["decision"] in {"authentic", "review", "counterfeit"}  # the photos still speak

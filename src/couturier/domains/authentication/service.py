@@ -1,0 +1,211 @@
+"""``POST /v1/authenticate``: one listing and its photos in; a decision with evidence out.
+
+The stages, with their times in the answer (``latency_ms``)::
+
+    decode photos ─┬─> image model (thread) ────────────────┐
+                   └─> online features (thread, timeout) ───┴─> retrieval -> listing model
+                                                                 -> fusion -> decision
+
+Features and the image model run concurrently. When the online store is down or slower than
+``feature_timeout_s``, the listing is scored on the features' declared defaults and the answer
+says so in ``degraded``; the photos still speak. Bad input is refused before any model runs:
+``photos[2].data`` is not base64, not an image, too large; ``photos`` has 0 or 5 items; a view
+or a category nobody knows.
+
+The platform mounts this router through the domain's ``service`` hook; it never imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from couturier.domains.authentication import fusion, image_model, listing_model
+from couturier.domains.authentication.graph import AuthenticationGraph
+from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
+from couturier.errors import CouturierError, InvalidInputError
+from couturier.marketplace._catalog import CATEGORIES
+from couturier.marketplace._flaws import VIEWS
+
+__all__ = ["AuthenticateRequest", "AuthenticationService", "router"]
+
+View = Literal["front", "monogram", "hardware", "label"]
+assert set(VIEWS) == {"front", "monogram", "hardware", "label"}
+
+
+class PhotoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    view: View
+    data: str = Field(description="the photo file (JPEG, PNG or WebP), base64-encoded")
+
+
+class AuthenticateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    listing_id: int = Field(ge=0)
+    seller_id: int = Field(ge=0)
+    product_id: int = Field(ge=0)
+    brand_id: int = Field(ge=0)
+    category: str
+    photos: list[PhotoIn] = Field(min_length=1, max_length=4)
+
+
+class AuthenticationService:
+    def __init__(
+        self,
+        graph: AuthenticationGraph,
+        reader: Any,
+        *,
+        feature_timeout_s: float = 0.05,
+        threads: int = 2,
+    ) -> None:
+        self.graph = graph
+        self.reader = reader  # couturier.features.OnlineReader
+        self.feature_timeout_s = feature_timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=threads)
+
+    def _photos(self, request: AuthenticateRequest) -> np.ndarray:
+        images = np.empty((len(request.photos), 96, 96, 3), np.uint8)
+        # base64 is 4/3 of the bytes: refuse an oversized string before decoding it
+        limit = DEFAULT_LIMITS.max_bytes * 4 // 3 + 4
+        for i, photo in enumerate(request.photos):
+            where = f"photos[{i}].data"
+            if len(photo.data) > limit:
+                raise InvalidInputError(
+                    f"{where} is {len(photo.data):,} base64 characters; the limit is {limit:,} "
+                    f"({DEFAULT_LIMITS.max_bytes:,} bytes); send a smaller photo",
+                    field=where,
+                )
+            try:
+                raw = base64.b64decode(photo.data, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidInputError(
+                    f"{where} is not base64; encode the file's bytes with standard base64",
+                    field=where,
+                ) from None
+            images[i] = decode_photo(raw, field=where)
+        return images
+
+    def _features(self, request: AuthenticateRequest) -> tuple[dict[str, Any], str | None]:
+        keys = {
+            "listing_id": request.listing_id,
+            "seller_id": request.seller_id,
+            "product_id": request.product_id,
+        }
+        try:
+            got = self.reader.get([keys])
+        except CouturierError as exc:  # the store is down: declared defaults, and say so
+            return self.reader.defaults([keys]).rows[0], f"online store unavailable: {exc}"
+        missing = [name for name, flags in got.defaulted.items() if flags[0]]
+        note = f"no online features for {', '.join(sorted(missing))}: defaults" if missing else None
+        return got.rows[0], note
+
+    async def authenticate(self, request: AuthenticateRequest) -> dict[str, Any]:
+        started = time.perf_counter()
+        if request.category not in CATEGORIES:
+            raise InvalidInputError(
+                f"category {request.category!r} is unknown; accepted: {', '.join(CATEGORIES)}",
+                field="category",
+            )
+        contexts = image_model.context_codes(
+            [request.brand_id] * len(request.photos), [p.view for p in request.photos]
+        )
+        images = self._photos(request)
+        decoded = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        image_task = loop.run_in_executor(self._pool, self.graph.image_outputs, images, contexts)
+        feature_task = loop.run_in_executor(self._pool, self._features, request)
+        degraded: dict[str, str] = {}
+        try:
+            row, note = await asyncio.wait_for(
+                asyncio.shield(feature_task), timeout=self.feature_timeout_s
+            )
+            if note:
+                degraded["features"] = note
+        except TimeoutError:
+            keys = [
+                {
+                    "listing_id": request.listing_id,
+                    "seller_id": request.seller_id,
+                    "product_id": request.product_id,
+                }
+            ]
+            row = self.reader.defaults(keys).rows[0]
+            degraded["features"] = (
+                f"online store slower than {self.feature_timeout_s * 1000:.0f} ms: defaults"
+            )
+        features_done = time.perf_counter()
+        logits, embeddings = await image_task
+        images_done = time.perf_counter()
+        row = {**row, "category": request.category}
+        x = listing_model.design_matrix(pd.DataFrame([row]))
+        ids = np.array([request.listing_id])
+        scores = self.graph.score(
+            ids,
+            x,
+            np.repeat(ids, len(images)),
+            contexts=contexts,
+            photo_outputs=(logits, embeddings),
+        )
+        evidence = self.graph.evidence(scores, np.arange(len(images)))
+        done = time.perf_counter()
+        return {
+            "listing_id": request.listing_id,
+            "decision": str(scores.decision[0]),
+            "probability": float(scores.probability[0]),
+            "thresholds": self.graph.policy.as_thresholds(),
+            "photos": [
+                {"view": p.view, "logit": float(lo), "retrieval_score": float(r)}
+                for p, lo, r in zip(
+                    request.photos, scores.photo_logit, scores.photo_retrieval, strict=True
+                )
+            ],
+            "listing_model_probability": float(scores.listing_p[0]),
+            "evidence": evidence.as_records(),
+            "models": self.graph.versions,
+            "degraded": degraded,
+            "latency_ms": {
+                "decode": round((decoded - started) * 1000, 3),
+                "features": round((features_done - decoded) * 1000, 3),
+                "image_model": round((images_done - decoded) * 1000, 3),
+                "retrieval_fusion": round((done - images_done) * 1000, 3),
+                "total": round((done - started) * 1000, 3),
+            },
+        }
+
+
+def router(service: AuthenticationService) -> APIRouter:
+    api = APIRouter(tags=["authentication"])
+
+    @api.post(
+        "/v1/authenticate",
+        summary="Decide authentic / review / counterfeit for a listing, with evidence",
+    )
+    async def authenticate(request: AuthenticateRequest) -> dict[str, Any]:
+        return await service.authenticate(request)
+
+    return api
+
+
+def mount(settings: Any, registry: Any) -> APIRouter | None:
+    """The domain's ``service`` hook: the router over the champion graph, or None when no
+    authentication graph has been promoted yet."""
+    from couturier.features import FeatureRepo, OnlineReader
+
+    if registry.alias_version(fusion.MODEL_NAME, "champion") is None:
+        return None
+    graph = AuthenticationGraph.from_registry(registry, "champion")
+    from couturier.domains.authentication.features import FEATURES
+
+    reader = OnlineReader(FeatureRepo(FEATURES, settings))
+    return router(AuthenticationService(graph, reader))
