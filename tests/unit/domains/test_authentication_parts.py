@@ -226,3 +226,23 @@ def test_the_fusion_fold_adapts_its_folds_and_refuses_a_single_counterfeit() -> 
     with pytest.raises(InvalidInputError, match="at least 2 counterfeit") as err:
         fusion.fit_fusion(x, y)
     assert err.value.field == "fusion_fold"
+
+
+def test_the_serving_design_rows_match_the_training_design_matrix() -> None:
+    import pandas as pd
+
+    from couturier.domains.authentication import listing_model
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {name: rng.normal(size=50) for name in listing_model.NUMERIC_FEATURES}
+    ).astype(object)
+    frame.iloc[0, 0] = None  # missing
+    frame.iloc[1, 1] = True  # a boolean feature
+    frame.iloc[2, 2] = float("nan")
+    frame["category"] = ["bag", "shoes", "nonsense", *["watch"] * 47]
+    rows = frame.to_dict("records")
+    want = listing_model.design_matrix(frame)
+    got = listing_model.design_rows(rows)
+    assert np.array_equal(np.isnan(want), np.isnan(got))
+    assert np.allclose(np.nan_to_num(want), np.nan_to_num(got))

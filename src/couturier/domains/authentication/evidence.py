@@ -58,6 +58,15 @@ class ReferenceSet:
         self.table = table.set_index("photo_id", drop=False)  # photo_id, listing_id, counterfeit
         self.base_rate = float(table["counterfeit"].mean()) if len(table) else 0.0
         self.prior_strength = prior_strength
+        # numpy lookups by photo id: a request scores a few photos, pandas indexing per call
+        # cost milliseconds
+        order = np.argsort(table["photo_id"].to_numpy(), kind="stable")
+        self._ids = table["photo_id"].to_numpy(np.int64)[order]
+        self._listing = table["listing_id"].to_numpy(np.int64)[order]
+        self._fake = table["counterfeit"].to_numpy(bool)[order]
+
+    def _rows(self, photo_ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self._ids, photo_ids)
 
     @classmethod
     def build(
@@ -120,7 +129,7 @@ class ReferenceSet:
         found = result.ids >= 0
         fake = np.zeros(result.ids.shape, bool)
         if found.any():
-            fake[found] = self.table.loc[result.ids[found], "counterfeit"].to_numpy()
+            fake[found] = self._fake[self._rows(result.ids[found])]
         w = np.where(found, np.clip(result.scores, 0.0, None), 0.0)
         a = self.prior_strength
         return np.asarray(((w * fake).sum(1) + a * self.base_rate) / (w.sum(1) + a))
@@ -130,18 +139,18 @@ class ReferenceSet:
         r = np.asarray(rows)
         ids, sims = result.ids[r].ravel(), result.scores[r].ravel()
         keep = ids >= 0
-        frame = (
-            pd.DataFrame({"photo_id": ids[keep], "similarity": sims[keep]})
-            .sort_values("similarity", ascending=False)
-            .drop_duplicates("photo_id")
-            .head(k)
-        )
-        ref = self.table.loc[frame["photo_id"].to_numpy()]
+        ids, sims = ids[keep], sims[keep]
+        order = np.argsort(-sims, kind="stable")
+        ids, sims = ids[order], sims[order]
+        _, first = np.unique(ids, return_index=True)  # each reference once, at its best
+        best = np.sort(first)[:k]
+        ids, sims = ids[best], sims[best]
+        at = self._rows(ids)
         return Evidence(
-            photo_id=frame["photo_id"].astype(int).tolist(),
-            listing_id=ref["listing_id"].astype(int).tolist(),
-            verdict=np.where(ref["counterfeit"], "counterfeit", "authentic").tolist(),
-            similarity=frame["similarity"].astype(float).tolist(),
+            photo_id=ids.astype(int).tolist(),
+            listing_id=self._listing[at].astype(int).tolist(),
+            verdict=np.where(self._fake[at], "counterfeit", "authentic").tolist(),
+            similarity=sims.astype(float).tolist(),
         )
 
     # ---- persistence: one bundle of files, registered as artifacts ---------------------------

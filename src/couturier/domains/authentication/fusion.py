@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from couturier.errors import InvalidInputError
 from couturier.registry import ModelPackage
@@ -52,23 +51,33 @@ def stack(
     A listing without photos gets NaN image inputs; the caller refuses it (1-4 photos is the
     rule at the boundary).
     """
-    photos = pd.DataFrame(
-        {"listing_id": photo_listing, "logit": photo_logit, "retrieval": photo_retrieval}
-    )
-    agg = photos.groupby("listing_id").agg(
-        image_max_logit=("logit", "max"),
-        image_mean_logit=("logit", "mean"),
-        retrieval_max=("retrieval", "max"),
-        photos=("logit", "size"),
-    )
-    agg = agg.reindex(np.asarray(listing_ids))
+    ids = np.asarray(listing_ids)
+    owners = np.asarray(photo_listing)
+    logits = np.asarray(photo_logit, dtype=np.float64)
+    retrieval = np.asarray(photo_retrieval, dtype=np.float64)
+    # position of each photo's listing among listing_ids (numpy: a request has a few photos)
+    order = np.argsort(ids, kind="stable")
+    at = np.searchsorted(ids, owners, sorter=order)
+    at = order[np.clip(at, 0, len(ids) - 1)]
+    ok = (ids[at] == owners) if len(ids) else np.zeros(len(owners), bool)
+    at, logits, retrieval = at[ok], logits[ok], retrieval[ok]
+    n = len(ids)
+    count = np.bincount(at, minlength=n).astype(float)
+    image_max = np.full(n, -np.inf)
+    np.maximum.at(image_max, at, logits)
+    retrieval_max = np.full(n, -np.inf)
+    np.maximum.at(retrieval_max, at, retrieval)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        image_mean = np.bincount(at, weights=logits, minlength=n) / count
+    none = count == 0
+    image_max[none] = image_mean[none] = retrieval_max[none] = np.nan
     return np.column_stack(
         [
             logit(listing_p),
-            agg["image_max_logit"].to_numpy(),
-            agg["image_mean_logit"].to_numpy(),
-            logit(agg["retrieval_max"].to_numpy()),
-            agg["photos"].to_numpy(dtype=float),
+            image_max,
+            image_mean,
+            logit(retrieval_max),
+            count,
         ]
     ).astype(np.float32)
 

@@ -35,6 +35,21 @@ def design_matrix(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([x.to_numpy(), code.to_numpy()]).astype(np.float32)
 
 
+def design_rows(rows: list[dict[str, Any]]) -> np.ndarray:
+    """:func:`design_matrix` for a few dict rows (serving), without pandas' per-call cost.
+
+    Same coercion: numbers and booleans as floats, anything else (None, text) as NaN.
+    """
+    out = np.full((len(rows), len(INPUTS)), np.nan, dtype=np.float32)
+    for i, row in enumerate(rows):
+        for j, name in enumerate(NUMERIC_FEATURES):
+            value = row.get(name)
+            if isinstance(value, int | float | np.integer | np.floating):  # NaN stays NaN
+                out[i, j] = float(value)
+        out[i, -1] = _CATEGORY_CODE.get(str(row.get("category")), np.nan)
+    return out
+
+
 def train(x: np.ndarray, y: np.ndarray, seed: int = 7) -> Any:
     import lightgbm as lgb
 

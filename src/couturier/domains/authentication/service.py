@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -148,7 +147,7 @@ class AuthenticationService:
         logits, embeddings = await image_task
         images_done = time.perf_counter()
         row = {**row, "category": request.category}
-        x = listing_model.design_matrix(pd.DataFrame([row]))
+        x = listing_model.design_rows([row])
         ids = np.array([request.listing_id])
         scores = self.graph.score(
             ids,
