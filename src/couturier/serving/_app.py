@@ -38,6 +38,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import ValidationError
 
 from couturier import __version__
 from couturier.errors import CouturierError, InvalidInputError
@@ -126,6 +127,7 @@ class Batching:
     max_batch: int = 64
     max_wait_ms: float = 2.0
     max_queue: int = 1024
+    inline_below_ms: float = 0.5  # cheaper models run at once in the event loop, unqueued
 
 
 class _Json(JSONResponse):
@@ -312,6 +314,7 @@ def create_app(
             max_batch=batching.max_batch,
             max_wait_ms=batching.max_wait_ms,
             max_queue=batching.max_queue,
+            inline_below_ms=batching.inline_below_ms,
             observe=observe,
         )
         metrics.queue_depth.labels(name).set(batcher.queued_rows)
@@ -325,13 +328,33 @@ def create_app(
             body["id"] = request.id
         return body
 
-    @app.post("/v2/models/{name}/infer")
-    async def model_infer(name: str, request: InferRequest) -> dict[str, Any]:
-        return await infer(name, None, request)
+    # The body is parsed by pydantic-core straight from bytes (InferRequest.model_validate_json)
+    # and the answer serialized directly: FastAPI's json.loads + validation + jsonable_encoder
+    # path cost a third of the single-row throughput. The schema stays in the OpenAPI document.
+    infer_body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": InferRequest.model_json_schema()}},
+        }
+    }
 
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def model_version_infer(name: str, version: str, request: InferRequest) -> dict[str, Any]:
-        return await infer(name, version, request)
+    async def parse(request: Request) -> InferRequest:
+        try:
+            return InferRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from None
+
+    @app.post("/v2/models/{name}/infer", response_class=_Json, openapi_extra=infer_body)
+    async def model_infer(name: str, request: Request) -> _Json:
+        return _Json(await infer(name, None, await parse(request)))
+
+    @app.post(
+        "/v2/models/{name}/versions/{version}/infer", response_class=_Json, openapi_extra=infer_body
+    )
+    async def model_version_infer(name: str, version: str, request: Request) -> _Json:
+        return _Json(await infer(name, version, await parse(request)))
 
     for extra in routers or []:  # domains' routes (``Domain.service``), e.g. /v1/authenticate
         app.include_router(extra)

@@ -7,9 +7,10 @@ refused at once with :class:`OverloadedError` (HTTP 503 with ``Retry-After``) in
 without bound.
 
 A model whose single-row call is cheap (``inline_below_ms``, measured once when the batcher is
-made) runs in the event loop itself: a thread hop costs more than such a call (single-row
-throughput 1,033 req/s with a hop per request, in the serving benchmark). Heavier models run in
-a worker thread, so the loop keeps accepting requests that join the next batch.
+made) is never queued: it runs at once in the event loop itself, because a thread hop or a
+wait for company costs more than such a call (single-row throughput 1,033 req/s with a hop per
+request in the serving benchmark). Heavier models are batched and run in a worker thread, so
+the loop keeps accepting requests that join the next batch.
 
 Rows are concatenated along the first axis per input and the outputs are split back by each
 request's row count, so every caller gets its own rows, in order. Requests whose inputs differ
@@ -86,7 +87,8 @@ class Batcher:
     async def submit(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = len(next(iter(feeds.values())))
         loop = asyncio.get_running_loop()
-        if rows >= self.max_batch:  # already a full batch: no reason to wait
+        # already a full batch, or a model cheaper than any wait: run now
+        if rows >= self.max_batch or self.inline:
             self.calls += 1
             if self._observe:
                 self._observe(rows, 0.0)

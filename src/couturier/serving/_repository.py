@@ -93,15 +93,14 @@ class LoadedVersion:
         names = [o["name"] for o in self.outputs]
         return dict(zip(names, self.session.run(names, feeds), strict=True))
 
-    def batched(self, **options: Any) -> Batcher:
+    def batched(self, inline_below_ms: float = INLINE_BELOW_MS, **options: Any) -> Batcher:
         """This version's batcher, created on first use (inside the serving event loop).
 
-        Runs inline in the event loop when one row takes under ``INLINE_BELOW_MS``.
+        Runs inline in the event loop, unqueued, when one row takes under ``inline_below_ms``.
         """
         if self.batcher is None:
-            self.batcher = Batcher(
-                self.run_all, inline=self.single_row_ms() < INLINE_BELOW_MS, **options
-            )
+            inline = self.single_row_ms() < inline_below_ms
+            self.batcher = Batcher(self.run_all, inline=inline, **options)
         return self.batcher
 
     def single_row_ms(self, runs: int = 20) -> float:

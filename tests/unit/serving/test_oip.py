@@ -284,7 +284,8 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(world: World, tmp_pat
         registry.close()
     repository = ModelRepository()
     repository.add(LoadedVersion.from_onnx(NAME, v.version, loaded.onnx_model, loaded.spec, 1))
-    app = create_app(repository, batching=Batching(max_batch=8, max_queue=0))
+    queued = Batching(max_batch=8, max_queue=0, inline_below_ms=0.0)  # never inline: queued
+    app = create_app(repository, batching=queued)
     with _serve(app) as url:
         r = requests.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:1]))
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
