@@ -270,6 +270,9 @@ class ModelRegistry:
                 onnx.load_from_string(package.onnx_model),
                 str(path),
                 pip_requirements=PIP_REQUIREMENTS,  # explicit: inference is slow and unneeded
+                # one self-contained file: serving loads model.onnx as bytes, and MLflow's
+                # default moves every tensor over 1 KB into side files that bytes cannot reach
+                save_as_external_data=False,
             )
             for name, data in package.artifacts.items():
                 target = path / ARTIFACTS_DIR / name

@@ -96,6 +96,24 @@ def test_int8_variant_is_measured_and_the_choice_follows_the_tolerance(trained: 
     loaded = trained.registry.load(image_model.MODEL_NAME, d["components"][image_model.MODEL_NAME])
     assert "model.int8.onnx" in loaded.artifacts
     assert loaded.spec["serving_variant"] == expected
+    # both variants load from the registry's bytes alone (no side files left behind)
+    image = np.zeros((2, 96, 96, 3), np.uint8)
+    for model in (loaded.onnx_model, loaded.artifacts["model.int8.onnx"]):
+        (logit,) = session(model).run(["logit"], {"image": image, "context": np.zeros(2, np.int64)})
+        assert logit.shape == (2,)
+
+
+def test_a_server_loads_every_champion_of_the_graph(trained: Trained) -> None:
+    from couturier.serving import ModelRepository
+
+    repository = ModelRepository.from_registry(trained.registry)
+    assert set(repository.names()) >= {
+        fusion.MODEL_NAME,
+        listing_model.MODEL_NAME,
+        image_model.MODEL_NAME,
+    }
+    for name in repository.names():
+        assert repository.get(name).health_check() is None
 
 
 def test_the_registered_graph_reproduces_the_evaluated_scores(
