@@ -8,6 +8,7 @@
 
 from couturier.serving._app import Batching, create_app
 from couturier.serving._batching import Batcher, OverloadedError
+from couturier.serving._predictions import PredictionLog, read_predictions
 from couturier.serving._repository import LoadedVersion, ModelRepository
 
 __all__ = [
@@ -16,5 +17,7 @@ __all__ = [
     "LoadedVersion",
     "ModelRepository",
     "OverloadedError",
+    "PredictionLog",
     "create_app",
+    "read_predictions",
 ]

@@ -233,15 +233,22 @@ def test_a_listing_without_a_required_field_stops_the_recipe(
 
 # ---- serving the graph: POST /v1/authenticate ----------------------------------------------
 @pytest.fixture(scope="module")
-def authenticate_url(market: Marketplace, trained: Trained) -> Iterator[str]:
+def predictions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("predictions")
+
+
+@pytest.fixture(scope="module")
+def authenticate_url(market: Marketplace, trained: Trained, predictions: Path) -> Iterator[str]:
     from couturier.domains.authentication.service import AuthenticationService, router
     from couturier.features import OnlineReader, materialize
-    from couturier.serving import ModelRepository, create_app
+    from couturier.serving import ModelRepository, PredictionLog, create_app
     from tests.unit.serving.test_oip import _serve
 
     materialize(trained.repo)
     graph = AuthenticationGraph.from_registry(trained.registry, "champion")
-    service = AuthenticationService(graph, OnlineReader(trained.repo), feature_timeout_s=5.0)
+    service = AuthenticationService(
+        graph, OnlineReader(trained.repo), feature_timeout_s=5.0, log=PredictionLog(predictions)
+    )
     app = create_app(ModelRepository(), routers=[router(service)])
     with _serve(app) as url:
         yield url
@@ -264,7 +271,7 @@ def _listing_request(market: Marketplace, index: int = -1) -> dict[str, Any]:
 
 
 def test_authenticate_answers_a_decision_with_evidence_and_stage_times(
-    market: Marketplace, trained: Trained, authenticate_url: str
+    market: Marketplace, trained: Trained, authenticate_url: str, predictions: Path
 ) -> None:
     body = _listing_request(market)
     r = requests.post(f"{authenticate_url}/v1/authenticate", json=body)
@@ -283,6 +290,13 @@ def test_authenticate_answers_a_decision_with_evidence_and_stage_times(
     stages = out["latency_ms"]
     assert set(stages) == {"decode", "features", "image_model", "retrieval_fusion", "total"}
     assert stages["total"] >= stages["retrieval_fusion"]
+    # the answer was logged, with the features and versions that made it, before it was sent
+    from couturier.serving import read_predictions
+
+    logged = {r["request_id"]: r for r in read_predictions(predictions)}
+    record = logged[out["request_id"]]
+    assert record["probability"] == out["probability"] and record["models"] == out["models"]
+    assert set(record["features"]) == set(listing_model.INPUTS)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,9 @@ import asyncio
 import base64
 import binascii
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -34,6 +36,7 @@ from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
 from couturier.errors import CouturierError, InvalidInputError
 from couturier.marketplace._catalog import CATEGORIES
 from couturier.marketplace._flaws import VIEWS
+from couturier.serving import PredictionLog
 
 __all__ = ["AuthenticateRequest", "AuthenticationService", "router"]
 
@@ -67,9 +70,11 @@ class AuthenticationService:
         *,
         feature_timeout_s: float = 0.05,
         threads: int = 2,
+        log: PredictionLog | None = None,
     ) -> None:
         self.graph = graph
         self.reader = reader  # couturier.features.OnlineReader
+        self.log = log  # every answer is on disk before it is sent
         self.feature_timeout_s = feature_timeout_s
         self._pool = ThreadPoolExecutor(max_workers=threads)
 
@@ -158,7 +163,8 @@ class AuthenticationService:
         )
         evidence = self.graph.evidence(scores, np.arange(len(images)))
         done = time.perf_counter()
-        return {
+        answer = {
+            "request_id": uuid.uuid4().hex,
             "listing_id": request.listing_id,
             "decision": str(scores.decision[0]),
             "probability": float(scores.probability[0]),
@@ -181,6 +187,18 @@ class AuthenticationService:
                 "total": round((done - started) * 1000, 3),
             },
         }
+        if self.log is not None:
+            await self.log.append(
+                {
+                    **answer,
+                    "at": datetime.now(UTC).isoformat(),
+                    "features": dict(zip(listing_model.INPUTS, x[0].tolist(), strict=True)),
+                    "fusion_inputs": dict(
+                        zip(fusion.INPUTS, scores.stacked[0].tolist(), strict=True)
+                    ),
+                }
+            )
+        return answer
 
 
 def router(service: AuthenticationService) -> APIRouter:
@@ -207,4 +225,5 @@ def mount(settings: Any, registry: Any) -> APIRouter | None:
     from couturier.domains.authentication.features import FEATURES
 
     reader = OnlineReader(FeatureRepo(FEATURES, settings))
-    return router(AuthenticationService(graph, reader))
+    log = PredictionLog(settings.paths.predictions / "authentication")
+    return router(AuthenticationService(graph, reader, log=log))
