@@ -106,6 +106,18 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self.decisions = Counter(
+            "couturier_decisions",
+            "decisions answered by a domain route, by model and decision",
+            ["model", "decision"],
+            registry=self.registry,
+        )
+        self.degraded = Counter(
+            "couturier_degraded",
+            "answers given in a degraded mode, by model and the stage that degraded",
+            ["model", "stage"],
+            registry=self.registry,
+        )
         self.swaps = Counter(
             "couturier_swaps",
             "hot swaps to a new version, by outcome (refused: failed its health check)",
@@ -212,7 +224,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.repository = repository
-    app.state.metrics = metrics
+    app.state.metrics = metrics  # domain routes count their decisions here
     for name in repository.names():
         metrics.loaded.labels(name).set(repository.get(name).version)
 

@@ -297,6 +297,9 @@ def test_authenticate_answers_a_decision_with_evidence_and_stage_times(
     record = logged[out["request_id"]]
     assert record["probability"] == out["probability"] and record["models"] == out["models"]
     assert set(record["features"]) == set(listing_model.INPUTS)
+    metrics = requests.get(f"{authenticate_url}/metrics").text
+    decision = out["decision"]
+    assert f'couturier_decisions_total{{decision="{decision}",model="authentication"}}' in metrics
 
 
 @pytest.mark.parametrize(

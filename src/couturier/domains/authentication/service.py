@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from couturier.domains.authentication import fusion, image_model, listing_model
@@ -208,8 +208,14 @@ def router(service: AuthenticationService) -> APIRouter:
         "/v1/authenticate",
         summary="Decide authentic / review / counterfeit for a listing, with evidence",
     )
-    async def authenticate(request: AuthenticateRequest) -> dict[str, Any]:
-        return await service.authenticate(request)
+    async def authenticate(request: AuthenticateRequest, http: Request) -> dict[str, Any]:
+        answer = await service.authenticate(request)
+        metrics = getattr(http.app.state, "metrics", None)
+        if metrics is not None:  # the platform's Prometheus metrics, when mounted there
+            metrics.decisions.labels(fusion.MODEL_NAME, answer["decision"]).inc()
+            for stage in answer["degraded"]:
+                metrics.degraded.labels(fusion.MODEL_NAME, stage).inc()
+        return answer
 
     return api
 
