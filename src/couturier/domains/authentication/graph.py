@@ -41,6 +41,12 @@ class GraphScores:
     stacked: np.ndarray  # the fusion model's inputs
     neighbours: Any  # SearchResult per photo
 
+    def stage_score(self, column: str) -> np.ndarray:
+        """One stage alone, per listing, as a probability-like score (for evaluation): the
+        sigmoid of a fusion input, e.g. ``image_max_logit`` or ``retrieval_max_logit``."""
+        x = self.stacked[:, fusion.INPUTS.index(column)].astype(float)
+        return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
 
 class AuthenticationGraph:
     def __init__(
@@ -99,17 +105,7 @@ class AuthenticationGraph:
     def image_outputs(
         self, images: np.ndarray, contexts: np.ndarray, batch: int = 256
     ) -> tuple[np.ndarray, np.ndarray]:
-        logits, embeddings = [], []
-        for i in range(0, len(images), batch):
-            lo, emb = self.image.run(
-                ["logit", "embedding"],
-                {"image": images[i : i + batch], "context": contexts[i : i + batch]},
-            )
-            logits.append(lo)
-            embeddings.append(emb)
-        if not logits:
-            return np.empty(0, np.float32), np.empty((0, image_model.EMBEDDING_DIM), np.float32)
-        return np.concatenate(logits), np.concatenate(embeddings)
+        return image_model.run_onnx(self.image, images, contexts, batch)
 
     def fuse(self, stacked: np.ndarray) -> np.ndarray:
         if self.fusion is None:  # stacked inputs only, before the fusion model exists

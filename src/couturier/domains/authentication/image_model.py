@@ -282,7 +282,7 @@ def train_image_model(
             step += 1
             losses.append(float(loss.detach()))
         scores = _score(net, x_all, c_all, valid_idx)
-        listing = _max_by(listing_ids[valid_idx], scores, y[valid_idx])
+        listing = listing_max(listing_ids[valid_idx], scores, y[valid_idx])
         if 0 < listing[1].sum() < len(listing[1]):
             pr_auc = float(average_precision_score(listing[1], listing[0]))
         else:  # one class only (a tiny world): judge the epoch by its validation loss
@@ -322,11 +322,31 @@ def _score(net: Any, x_all: Any, c_all: Any, idx: np.ndarray, batch: int = 512) 
     return np.concatenate(out) if out else np.empty(0, np.float32)
 
 
-def _max_by(groups: np.ndarray, scores: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def listing_max(
+    groups: np.ndarray, scores: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per listing (``groups``): the maximum photo score and the label, as the fusion sees it."""
     order = np.argsort(groups, kind="stable")
     g, s, t = groups[order], scores[order], y[order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     return np.maximum.reduceat(s, starts), np.maximum.reduceat(t, starts)
+
+
+def run_onnx(
+    sess: Any, images: np.ndarray, contexts: np.ndarray, batch: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and embeddings from an ONNX Runtime session of this model, ``batch`` photos a call."""
+    logits, embeddings = [], []
+    for i in range(0, len(images), batch):
+        lo, emb = sess.run(
+            ["logit", "embedding"],
+            {"image": images[i : i + batch], "context": contexts[i : i + batch]},
+        )
+        logits.append(lo)
+        embeddings.append(emb)
+    if not logits:
+        return np.empty(0, np.float32), np.empty((0, EMBEDDING_DIM), np.float32)
+    return np.concatenate(logits), np.concatenate(embeddings)
 
 
 def torch_reference(net: Any) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -242,9 +242,9 @@ def run_recipe(
 
     # ---- score every photo once, with the variant that will serve
     threads = os.cpu_count() or 1
-    listing_bytes = listing_model.package(lgbm, x_all[:2], {}).onnx_model
+    listing_package = listing_model.package(lgbm, x_all[component.to_numpy()][:500], {})
     graph = AuthenticationGraph(
-        listing_bytes,
+        listing_package.onnx_model,
         int8 if variant == "int8" else fp32,
         None,
         ReferenceSet.empty(image_model.EMBEDDING_DIM),
@@ -311,13 +311,12 @@ def run_recipe(
         oracle_p, y, fit_policy(oracle_p, y, cfg.costs), cfg.costs
     )
     listing_ev = evaluate(y, scores.listing_p, slices, holdout=holdout_id)
-    image_score = 1 / (1 + np.exp(-scores.stacked[:, 1].astype(float)))
-    image_ev = evaluate(y, image_score, slices, holdout=holdout_id)
+    image_ev = evaluate(y, scores.stage_score("image_max_logit"), slices, holdout=holdout_id)
     stage_pr_auc = {
         "listing_model": listing_ev.overall["pr_auc"],
         "image_model": image_ev.overall["pr_auc"],
         "retrieval": evaluate(
-            y, 1 / (1 + np.exp(-scores.stacked[:, 3].astype(float))), holdout=holdout_id
+            y, scores.stage_score("retrieval_max_logit"), holdout=holdout_id
         ).overall["pr_auc"],
         "fusion": ev.overall["pr_auc"],
     }
@@ -370,7 +369,7 @@ def run_recipe(
         return registered
 
     listing_v = enter(
-        listing_model.package(lgbm, x_all[component.to_numpy()][:500], {}),
+        listing_package,
         listing_ev,
         LISTING_POLICY,
         {"model": "lightgbm", "train_rows": int(component.sum())},
@@ -440,10 +439,8 @@ def run_recipe(
 
     bundle = graph.references.to_artifacts()
     version = enter(
-        fusion.package(
-            fuser,
-            fold_scores.stacked[:500],
-            policy.as_thresholds(),
+        replace(
+            head,
             components=components,
             artifacts=bundle,
             extra={
@@ -560,17 +557,11 @@ def _compare_int8(
     speed: dict[str, float] = {}
     for name, model in (("fp32", fp32), ("int8", int8)):
         sess = session(model, threads=1)
-        logits = np.concatenate(
-            [
-                sess.run(["logit"], {"image": images[c], "context": contexts[c]})[0]
-                for c in np.array_split(rows, max(1, len(rows) // 256))
-            ]
+        logits, _ = image_model.run_onnx(sess, images[rows], contexts[rows])
+        best, y = image_model.listing_max(
+            photos["listing_id"].to_numpy()[rows], logits, label[rows]
         )
-        per = pd.DataFrame(
-            {"l": photos["listing_id"].to_numpy()[rows], "s": logits, "y": label[rows]}
-        )
-        agg = per.groupby("l").max()
-        result[f"{name}_roc_auc"] = float(roc_auc_score(agg["y"], agg["s"]))
+        result[f"{name}_roc_auc"] = float(roc_auc_score(y, best))
         batch = {"image": images[rows[:64]], "context": contexts[rows[:64]]}
         sess.run(["logit"], batch)
         samples = []
@@ -612,7 +603,7 @@ def _champion(
         fusion.MODEL_NAME: evaluate(y, s.probability, slices, holdout=holdout_id),
         listing_model.MODEL_NAME: evaluate(y, s.listing_p, slices, holdout=holdout_id),
         image_model.MODEL_NAME: evaluate(
-            y, 1 / (1 + np.exp(-s.stacked[:, 1].astype(float))), slices, holdout=holdout_id
+            y, s.stage_score("image_max_logit"), slices, holdout=holdout_id
         ),
     }
 

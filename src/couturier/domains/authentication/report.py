@@ -59,7 +59,7 @@ def write_report(
     curves = {
         "fusion": s.probability,
         "listing model": s.listing_p,
-        "image model": 1 / (1 + np.exp(-s.stacked[:, 1].astype(float))),
+        "image model": s.stage_score("image_max_logit"),
         "oracle": frame["oracle_p_counterfeit"].to_numpy(),
     }
     photo_bytes = photos.set_index("photo_id")["image"]
