@@ -51,10 +51,10 @@ class _Item:
     rows: int
     future: asyncio.Future[dict[str, np.ndarray]]
     enqueued: float = field(default_factory=time.perf_counter)
+    signature: tuple[Any, ...] = ()  # names, dtypes, trailing shapes: who may share a call
 
-    @property
-    def signature(self) -> tuple[Any, ...]:
-        return tuple((k, v.dtype.str, v.shape[1:]) for k, v in sorted(self.feeds.items()))
+    def __post_init__(self) -> None:
+        self.signature = tuple((k, v.dtype.str, v.shape[1:]) for k, v in sorted(self.feeds.items()))
 
 
 class Batcher:

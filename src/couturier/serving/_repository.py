@@ -51,7 +51,7 @@ class LoadedVersion:
                 "shape": [d if isinstance(d, int) else -1 for d in arg.shape],
             }
 
-        return cls(
+        loaded = cls(
             name,
             version,
             sess,
@@ -59,8 +59,11 @@ class LoadedVersion:
             [describe(a) for a in sess.get_inputs()],
             [describe(a) for a in sess.get_outputs()],
         )
+        loaded.row_ms = loaded.single_row_ms()  # at load, off the request path
+        return loaded
 
     batcher: Batcher | None = None
+    row_ms: float | None = None  # median single-row time, measured by from_onnx
 
     def check(self, feeds: dict[str, np.ndarray], outputs: list[str] | None) -> list[str]:
         """The outputs to return, after checking the request's input and output names."""
@@ -99,7 +102,9 @@ class LoadedVersion:
         Runs inline in the event loop, unqueued, when one row takes under ``inline_below_ms``.
         """
         if self.batcher is None:
-            inline = self.single_row_ms() < inline_below_ms
+            if self.row_ms is None:
+                self.row_ms = self.single_row_ms()
+            inline = self.row_ms < inline_below_ms
             self.batcher = Batcher(self.run_all, inline=inline, **options)
         return self.batcher
 
