@@ -55,7 +55,7 @@ class ReferenceSet:
 
     def __init__(self, index: VectorIndex, table: pd.DataFrame, prior_strength: float = 1.0):
         self.index = index
-        self.table = table.set_index("photo_id", drop=False)  # photo_id, listing_id, counterfeit
+        self.table = table.reset_index(drop=True)  # photo_id, listing_id, counterfeit
         self.base_rate = float(table["counterfeit"].mean()) if len(table) else 0.0
         self.prior_strength = prior_strength
         # numpy lookups by photo id: a request scores a few photos, pandas indexing per call
@@ -162,7 +162,7 @@ class ReferenceSet:
             self.index.save(folder)
             files = {f"{prefix}index/{p.name}": p.read_bytes() for p in folder.iterdir()}
         buf = io.BytesIO()
-        self.table.reset_index(drop=True).to_parquet(buf, index=False)
+        self.table.to_parquet(buf, index=False)
         files[f"{prefix}references.parquet"] = buf.getvalue()
         return files
 

@@ -61,6 +61,14 @@ class AuthenticateRequest(BaseModel):
     category: str
     photos: list[PhotoIn] = Field(min_length=1, max_length=4)
 
+    def entity_keys(self) -> dict[str, int]:
+        """The join keys of the feature service's entities."""
+        return {
+            "listing_id": self.listing_id,
+            "seller_id": self.seller_id,
+            "product_id": self.product_id,
+        }
+
 
 class AuthenticationService:
     def __init__(
@@ -101,11 +109,7 @@ class AuthenticationService:
         return images
 
     def _features(self, request: AuthenticateRequest) -> tuple[dict[str, Any], str | None]:
-        keys = {
-            "listing_id": request.listing_id,
-            "seller_id": request.seller_id,
-            "product_id": request.product_id,
-        }
+        keys = request.entity_keys()
         try:
             got = self.reader.get([keys])
         except CouturierError as exc:  # the store is down: declared defaults, and say so
@@ -137,14 +141,7 @@ class AuthenticationService:
             if note:
                 degraded["features"] = note
         except TimeoutError:
-            keys = [
-                {
-                    "listing_id": request.listing_id,
-                    "seller_id": request.seller_id,
-                    "product_id": request.product_id,
-                }
-            ]
-            row = self.reader.defaults(keys).rows[0]
+            row = self.reader.defaults([request.entity_keys()]).rows[0]
             degraded["features"] = (
                 f"online store slower than {self.feature_timeout_s * 1000:.0f} ms: defaults"
             )
