@@ -91,7 +91,7 @@ class Batcher:
         if rows >= self.max_batch or self.inline:
             self.calls += 1
             if self._observe:
-                self._observe(rows, 0.0)
+                self._observe(rows, -1.0)  # never queued
             if self.inline:
                 return self.run(feeds)
             return await loop.run_in_executor(self._executor, self.run, feeds)

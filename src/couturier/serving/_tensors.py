@@ -20,6 +20,7 @@ __all__ = [
     "InferRequest",
     "onnx_to_datatype",
     "to_array",
+    "to_binary_output",
     "to_output",
 ]
 
@@ -38,6 +39,7 @@ DATATYPES: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
 }
+_NAMES = {v: k for k, v in DATATYPES.items()}
 _ONNX = {
     "tensor(bool)": "BOOL",
     "tensor(uint8)": "UINT8",
@@ -87,8 +89,13 @@ def onnx_to_datatype(onnx_type: str) -> str:
     return _ONNX.get(onnx_type, onnx_type)
 
 
-def to_array(item: InferInput, index: int, expected: dict[str, Any] | None) -> np.ndarray:
-    """One request input as a numpy array, checked against the model's declared input."""
+def to_array(
+    item: InferInput, index: int, expected: dict[str, Any] | None, raw: memoryview | None = None
+) -> np.ndarray:
+    """One request input as a numpy array, checked against the model's declared input.
+
+    ``raw``: its values as the binary tensor extension sends them (row-major, little-endian).
+    """
     where = f"inputs[{index}]"
     dtype = DATATYPES.get(item.datatype)
     if dtype is None:
@@ -123,6 +130,20 @@ def to_array(item: InferInput, index: int, expected: dict[str, Any] | None) -> n
                 "(-1: any size)",
                 field=f"{where}.shape",
             )
+    if raw is not None:
+        if len(raw) != size * dtype.itemsize:
+            raise InvalidInputError(
+                f"{where}.parameters.binary_data_size is {len(raw)} bytes; shape {item.shape} "
+                f"of {item.datatype} needs {size * dtype.itemsize}",
+                field=f"{where}.parameters.binary_data_size",
+            )
+        flat = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+        if dtype.kind == "f" and np.isinf(flat).any():
+            raise InvalidInputError(
+                f"{where} holds infinity; send finite numbers (NaN for missing)",
+                field=f"{where}.data",
+            )
+        return flat.reshape(item.shape)
     try:
         flat = np.asarray(item.data, dtype=dtype).reshape(-1)
     except (ValueError, TypeError, OverflowError):
@@ -144,12 +165,31 @@ def to_array(item: InferInput, index: int, expected: dict[str, Any] | None) -> n
     return flat.reshape(item.shape)
 
 
-def to_output(name: str, value: np.ndarray) -> dict[str, Any]:
+def _typed(value: np.ndarray) -> tuple[np.ndarray, str]:
     array = np.asarray(value)
-    datatype = next((k for k, v in DATATYPES.items() if v == array.dtype), "FP32")
+    datatype = _NAMES.get(array.dtype, "FP32")
     if datatype == "FP32" and array.dtype != np.float32:
         array = array.astype(np.float32)
+    return array, datatype
+
+
+def to_output(name: str, value: np.ndarray) -> dict[str, Any]:
+    """One output as a JSON tensor (NaN as null)."""
+    array, datatype = _typed(value)
     data = array.reshape(-1).tolist()
     if array.dtype.kind == "f":  # JSON has no NaN: send null
         data = [None if np.isnan(x) else x for x in data]
     return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}
+
+
+def to_binary_output(name: str, value: np.ndarray) -> tuple[dict[str, Any], bytes]:
+    """One output for the binary tensor extension: its description and its raw bytes."""
+    array, datatype = _typed(value)
+    blob = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    described = {
+        "name": name,
+        "shape": list(array.shape),
+        "datatype": datatype,
+        "parameters": {"binary_data_size": len(blob)},
+    }
+    return described, blob

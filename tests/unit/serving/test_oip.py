@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -294,3 +295,143 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(world: World, tmp_pat
         assert full.status_code == 200  # a full batch bypasses the queue
         text = requests.get(f"{url}/metrics").text
         assert f'couturier_shed_total{{model="{NAME}"}} 1.0' in text
+
+
+def test_tritonclient_speaks_to_the_server_with_its_defaults(
+    served: tuple[str, bytes], world: World
+) -> None:
+    """Triton's own HTTP client, unchanged: binary tensors in and out (its defaults), then JSON."""
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    url, onnx_model = served
+    client = triton.InferenceServerClient(url.removeprefix("http://"))
+    try:
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready(NAME)
+        assert client.get_model_metadata(NAME)["inputs"][0]["name"] == "X"
+        x = world.x[:6].astype(np.float32)
+        (want,) = session(onnx_model).run(["probabilities"], {"X": x})
+        binary = triton.InferInput("X", list(x.shape), "FP32")
+        binary.set_data_from_numpy(x)  # binary_data=True: the extension
+        result = client.infer(NAME, [binary])  # no outputs named: all of them, binary
+        assert np.allclose(result.as_numpy("probabilities"), want, atol=1e-6)
+        assert result.as_numpy("label").dtype == np.int64
+        as_json = triton.InferInput("X", list(x.shape), "FP32")
+        as_json.set_data_from_numpy(x, binary_data=False)
+        out = triton.InferRequestedOutput("probabilities", binary_data=False)
+        result = client.infer(NAME, [as_json], model_version="1", outputs=[out])
+        assert result.get_response()["model_version"] == "1"
+        assert result.as_numpy("probabilities").shape == (6, 2)
+        with pytest.raises(InferenceServerException, match="no model 'nope'"):
+            client.infer("nope", [binary])
+    finally:
+        client.close()
+
+
+def _binary_request(
+    x: np.ndarray, size: int | None = None, extra: bytes = b""
+) -> tuple[bytes, str]:
+    raw = x.astype("<f4").tobytes()
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "X",
+                    "shape": list(x.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw) if size is None else size},
+                }
+            ],
+            "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    return head + raw + extra, str(len(head))
+
+
+def test_binary_tensors_are_read_and_written(served: tuple[str, bytes], world: World) -> None:
+    url, onnx_model = served
+    x = world.x[:3].astype(np.float32)
+    body, head = _binary_request(x)
+    r = requests.post(
+        f"{url}/v2/models/{NAME}/infer",
+        data=body,
+        headers={"Inference-Header-Content-Length": head},
+    )
+    assert r.status_code == 200, r.text
+    n = int(r.headers["Inference-Header-Content-Length"])
+    described = json.loads(r.content[:n])["outputs"][0]
+    assert described["parameters"]["binary_data_size"] == 3 * 2 * 4 and "data" not in described
+    (want,) = session(onnx_model).run(["probabilities"], {"X": x})
+    assert np.array_equal(np.frombuffer(r.content[n:], "<f4").reshape(3, 2), want)
+
+
+@pytest.mark.parametrize(
+    ("size", "extra", "head", "words"),
+    [
+        (47, b"", None, "needs 48"),
+        (400, b"", None, "only 48 binary bytes are left"),
+        (None, b"\0\0\0\0", None, "4 binary bytes follow the JSON part"),
+        (None, b"", "99999", "no larger than the body"),
+        (None, b"", "ten", "whole number"),
+    ],
+)
+def test_bad_binary_requests_are_refused_with_the_rule(
+    served: tuple[str, bytes],
+    world: World,
+    size: int | None,
+    extra: bytes,
+    head: str | None,
+    words: str,
+) -> None:
+    url, _ = served
+    body, json_size = _binary_request(world.x[:3], size, extra)
+    r = requests.post(
+        f"{url}/v2/models/{NAME}/infer",
+        data=body,
+        headers={"Inference-Header-Content-Length": head or json_size},
+    )
+    assert r.status_code == 422, r.text
+    assert words in r.json()["detail"]
+
+
+def test_compressed_and_oversized_bodies(
+    served: tuple[str, bytes], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    from couturier.serving import _infer
+
+    url, _ = served
+    body = json.dumps(_infer_body(world.x[:2])).encode()
+    zipped = requests.post(
+        f"{url}/v2/models/{NAME}/infer",
+        data=gzip.compress(body),
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert zipped.status_code == 200 and zipped.json()["outputs"][0]["shape"][0] == 2
+    broken = requests.post(
+        f"{url}/v2/models/{NAME}/infer", data=b"not gzip", headers={"Content-Encoding": "gzip"}
+    )
+    assert broken.status_code == 422 and "not valid gzip" in broken.json()["detail"]
+    brotli = requests.post(
+        f"{url}/v2/models/{NAME}/infer", data=body, headers={"Content-Encoding": "br"}
+    )
+    assert brotli.status_code == 422 and "send identity, gzip or deflate" in brotli.json()["detail"]
+    monkeypatch.setattr(_infer, "MAX_BODY_BYTES", 100)
+    big = requests.post(f"{url}/v2/models/{NAME}/infer", data=body)
+    assert big.status_code == 413 and "the limit is 100" in big.json()["detail"]
+    bomb = requests.post(
+        f"{url}/v2/models/{NAME}/infer",
+        data=gzip.compress(b" " * 10_000),
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert bomb.status_code == 413  # the limit holds after decompression too
+
+
+def test_openapi_documents_the_infer_routes(served: tuple[str, bytes]) -> None:
+    url, _ = served
+    paths = requests.get(f"{url}/openapi.json").json()["paths"]
+    infer = paths["/v2/models/{name}/infer"]["post"]
+    assert set(infer["requestBody"]["content"]) == {"application/json", "application/octet-stream"}
+    assert "/v2/models/{name}/versions/{version}/infer" in paths and "/v2/health/live" in paths
