@@ -59,6 +59,7 @@ class Batching:
     max_batch: int = 64
     max_wait_ms: float = 2.0
     max_queue: int = 1024
+    max_queue_ms: float = 250.0  # refuse (503) a request whose estimated wait is longer
     inline_below_ms: float = 0.5  # cheaper models run at once in the event loop, unqueued
 
 

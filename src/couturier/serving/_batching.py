@@ -2,9 +2,10 @@
 
 A request waits at most ``max_wait_ms`` for others to join it, up to ``max_batch`` rows; a
 request that is already a full batch bypasses the queue. Both limits can be changed while the
-server runs. The queue is bounded: a request that finds ``max_queue`` rows already waiting is
-refused at once with :class:`OverloadedError` (HTTP 503 with ``Retry-After``) instead of waiting
-without bound.
+server runs. The queue is bounded twice, and a request refused is refused at once with
+:class:`OverloadedError` (HTTP 503 with ``Retry-After``) instead of waiting without bound: by
+rows (``max_queue``) and by time (``max_queue_ms``: the wait a request would have, estimated
+as the calls ahead of it, including the one running, times the measured seconds per call).
 
 A model whose single-row call is cheap (``inline_below_ms``, measured once when the batcher is
 made) is never queued: it runs at once in the event loop itself, because a thread hop or a
@@ -70,12 +71,18 @@ class Batcher:
         executor: ThreadPoolExecutor | None = None,
         observe: Callable[[int, float], None] | None = None,
         inline: bool = False,
+        max_queue_ms: float = 250.0,
+        call_s: float | None = None,
     ) -> None:
         self.run = run
         self.inline = inline
         self.max_batch = max_batch
         self.max_wait_ms = max_wait_ms
         self.max_queue = max_queue
+        self.max_queue_ms = max_queue_ms
+        #: seconds per model call (moving average); None until measured
+        self.call_s = call_s
+        self._running = 0
         self._executor = executor or ThreadPoolExecutor(max_workers=1)
         self._observe = observe
         self._pending: list[_Item] = []
@@ -101,6 +108,13 @@ class Batcher:
                 "retry shortly",
                 retry_after=1.0,
             )
+        wait_s = self.estimated_wait_s(rows)
+        if wait_s * 1000 > self.max_queue_ms:
+            raise OverloadedError(
+                f"this request would wait about {wait_s * 1000:.0f} ms (the budget is "
+                f"{self.max_queue_ms:.0f} ms); retry shortly",
+                retry_after=wait_s,
+            )
         item = _Item(feeds, rows, loop.create_future())
         self._pending.append(item)
         self.queued_rows += rows
@@ -108,6 +122,14 @@ class Batcher:
         assert self._wake is not None
         self._wake.set()
         return await item.future
+
+    def estimated_wait_s(self, rows: int) -> float:
+        """How long ``rows`` more would wait: the calls ahead of them, the running one included,
+        times the measured seconds per call (0 until a call has been measured)."""
+        if self.call_s is None:
+            return 0.0
+        calls = -(-(self.queued_rows + rows) // self.max_batch) + self._running
+        return calls * self.call_s
 
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():
@@ -161,6 +183,7 @@ class Batcher:
             self._observe(rows, max(now - i.enqueued for i in batch))
         self.calls += 1
         loop = asyncio.get_running_loop()
+        self._running += 1
         try:
             if self.inline:
                 out = self.run(feeds)
@@ -171,6 +194,10 @@ class Batcher:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
+        finally:
+            self._running -= 1
+            took = time.perf_counter() - now
+            self.call_s = took if self.call_s is None else 0.8 * self.call_s + 0.2 * took
         start = 0
         for item in batch:
             end = start + item.rows

@@ -138,6 +138,7 @@ class InferEndpoint:
             max_batch=self.batching.max_batch,
             max_wait_ms=self.batching.max_wait_ms,
             max_queue=self.batching.max_queue,
+            max_queue_ms=self.batching.max_queue_ms,
             inline_below_ms=self.batching.inline_below_ms,
             observe=self.metrics.observer(name),
         )

@@ -105,6 +105,8 @@ class LoadedVersion:
             if self.row_ms is None:
                 self.row_ms = self.single_row_ms()
             inline = self.row_ms < inline_below_ms
+            if np.isfinite(self.row_ms):  # a first guess at a call's time, until one is timed
+                options.setdefault("call_s", self.row_ms / 1000)
             self.batcher = Batcher(self.run_all, inline=inline, **options)
         return self.batcher
 

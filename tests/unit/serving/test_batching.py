@@ -92,6 +92,29 @@ def test_a_full_queue_refuses_at_once() -> None:
     asyncio.run(scenario())
 
 
+def test_a_request_that_would_wait_past_its_budget_is_refused_at_once() -> None:
+    async def scenario() -> None:
+        model = Gated()
+        batcher = Batcher(model, max_batch=2, max_wait_ms=0, max_queue_ms=100, call_s=0.03)
+        running = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 1))}))
+        await _until(model.entered)  # one call running: 30 ms ahead of anyone
+        batcher.max_wait_ms = 60_000
+        # 30 ms running + one call of 2 rows (30 ms) = 60 ms: admitted
+        queued = [asyncio.ensure_future(batcher.submit({"x": np.ones((1, 1))})) for _ in range(2)]
+        await asyncio.sleep(0)
+        assert batcher.estimated_wait_s(1) == pytest.approx(0.09)  # a third call's worth
+        batcher.call_s = 0.05  # slower calls: 3 x 50 = 150 ms > the 100 ms budget
+        with pytest.raises(OverloadedError, match="would wait about 150 ms") as err:
+            await batcher.submit({"x": np.ones((1, 1))})
+        assert err.value.retry_after == pytest.approx(0.15)
+        assert batcher.queued_rows == 2  # the refused request left nothing behind
+        model.gate.set()
+        await asyncio.gather(running, *queued)
+        assert model.sizes == [1, 2]
+
+    asyncio.run(scenario())
+
+
 def test_requests_of_different_shapes_are_never_mixed() -> None:
     async def scenario() -> None:
         model = Gated()
