@@ -91,7 +91,9 @@ class _Observe:
             path = getattr(route, "path", "unmatched")
             model = scope.get("path_params", {}).get("name", "")
             self.metrics.requests.labels(path, model, str(status)).inc()
-            self.metrics.latency.labels(path, model).observe(time.perf_counter() - start)
+            self.metrics.latency.labels(path, model, str(status)).observe(
+                time.perf_counter() - start
+            )
 
 
 def create_app(

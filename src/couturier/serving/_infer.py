@@ -66,7 +66,7 @@ class InferEndpoint:
         self.batching = batching
         self.metrics = metrics
         self._counted: dict[tuple[str, str, int], Any] = {}  # prometheus children, by label
-        self._timed: dict[tuple[str, str], Any] = {}
+        self._timed: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -94,6 +94,8 @@ class InferEndpoint:
         except Exception:
             log.exception("unexpected error on %s", scope["path"])
             status, headers, payload = problem_bytes(None)
+        # with a content-length, uvicorn writes the body as it is, not chunked
+        headers = [*headers, (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
         # Prometheus children are cached by label: labels() costs as much as the model call
@@ -102,9 +104,9 @@ class InferEndpoint:
         if counter is None:
             counter = self._counted[key] = self.metrics.requests.labels(route, name, str(status))
         counter.inc()
-        timer = self._timed.get(key[:2])
+        timer = self._timed.get(key)
         if timer is None:
-            timer = self._timed[key[:2]] = self.metrics.latency.labels(route, name)
+            timer = self._timed[key] = self.metrics.latency.labels(route, name, str(status))
         timer.observe(time.perf_counter() - start)
 
     async def infer(

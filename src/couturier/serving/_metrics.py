@@ -22,9 +22,12 @@ class Metrics:
         )
         self.latency = Histogram(
             "couturier_request_seconds",
-            "request latency by route and model",
-            ["route", "model"],
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            "request latency by route, model and status code (shed 503s are fast: keep them apart)",
+            ["route", "model", "code"],
+            buckets=(
+                *(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.075, 0.1, 0.15, 0.2),
+                *(0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5),
+            ),
             registry=self.registry,
         )
         self.batch = Histogram(

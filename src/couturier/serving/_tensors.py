@@ -6,6 +6,7 @@ row-major order. Every rule broken names the input (``inputs[1].data``), the rul
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,7 @@ def to_array(
         raise InvalidInputError(
             f"{where}.shape {item.shape} has a negative dimension", field=f"{where}.shape"
         )
-    size = int(np.prod(item.shape)) if item.shape else 1
+    size = math.prod(item.shape)
     if size > MAX_ELEMENTS:
         raise InvalidInputError(
             f"{where}.shape {item.shape} holds {size:,} elements; the limit is {MAX_ELEMENTS:,}; "
