@@ -107,7 +107,7 @@ def _couturier_app(model: Path, name: str, batching: dict[str, Any], home: str |
             repository,
             expected=[name],
             batching=Batching(**batching),
-            follow=lambda: ModelRegistry(settings),
+            registry=lambda: ModelRegistry(settings),
             follow_interval_s=0.2,
         )
     repository = ModelRepository()
@@ -499,7 +499,8 @@ def swaps(work: Path, model: Path, x: np.ndarray, y: np.ndarray, seconds: int) -
         swapped = sum(
             float(v)
             for v in re.findall(
-                r'couturier_swaps_total\{model="tabular",outcome="ok"\} (\S+)', metrics
+                r'couturier_swaps_total\{model="tabular",outcome="ok",role="champion"\} (\S+)',
+                metrics,
             )
         )
     finally:

@@ -5,6 +5,8 @@ The hierarchy::
     CouturierError                      500  the base class, never raised itself
     ├── InvalidInputError               422  a value broke a rule: field, rule and fix
     │   └── InvalidParameterError       422  an impossible parameter (count, rate, scenario name)
+    ├── UnauthorizedError               401  an admin route without the right token
+    ├── ForbiddenError                  403  an admin route while admin routes are off
     ├── NotFoundError                   404  an unknown model, version, alias, run or entity
     ├── ConflictError                   409  the request fits the rules but not the current state
     ├── SettingsError                   500  misconfigured: a missing or bad variable
@@ -22,10 +24,12 @@ __all__ = [
     "ConflictError",
     "CouturierError",
     "DependencyUnavailableError",
+    "ForbiddenError",
     "InvalidInputError",
     "InvalidParameterError",
     "NotFoundError",
     "SettingsError",
+    "UnauthorizedError",
 ]
 
 
@@ -62,6 +66,14 @@ class InvalidInputError(CouturierError):
 
 class InvalidParameterError(InvalidInputError):
     """An impossible parameter: a negative count, a rate outside [0, 1], an unknown name."""
+
+
+class UnauthorizedError(CouturierError):
+    http_status = 401
+
+
+class ForbiddenError(CouturierError):
+    http_status = 403
 
 
 class NotFoundError(CouturierError):

@@ -16,14 +16,19 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     alias: Annotated[str, typer.Option(help="Which alias of each model to serve.")] = "champion",
     follow: Annotated[
-        bool, typer.Option(help="Follow champion moves in the registry (hot swap).")
+        bool,
+        typer.Option(help="Follow champion, canary and shadow moves in the registry (hot swap)."),
     ] = True,
+    canary_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of requests a model's canary answers."),
+    ] = 0.1,
 ) -> None:
     """Serve every registered model's champion (KServe v2 REST: /v2/models/NAME/infer)."""
     import uvicorn
 
     from couturier.domain import load_domains
-    from couturier.serving import ModelRepository, create_app
+    from couturier.serving import ModelRepository, PredictionLog, Routing, create_app
 
     settings = load_settings()
     registry = ModelRegistry(settings)
@@ -43,8 +48,12 @@ def serve_cmd(
         create_app(
             repository,
             expected=repository.names(),
-            follow=(lambda: ModelRegistry(settings)) if follow else None,
+            registry=lambda: ModelRegistry(settings),
+            follow=follow,
             routers=routers,
+            routing=Routing(canary_share=canary_share),
+            admin_token=settings.admin_token,
+            shadow_log=PredictionLog(settings.paths.predictions / "shadow"),
         ),
         host=host,
         port=port,

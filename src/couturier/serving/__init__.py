@@ -6,7 +6,7 @@
 ``couturier serve`` runs it with uvicorn.
 """
 
-from couturier.serving._app import Batching, create_app
+from couturier.serving._app import Batching, Routing, create_app
 from couturier.serving._batching import Batcher, OverloadedError
 from couturier.serving._predictions import PredictionLog, read_predictions
 from couturier.serving._repository import LoadedVersion, ModelRepository
@@ -18,6 +18,7 @@ __all__ = [
     "ModelRepository",
     "OverloadedError",
     "PredictionLog",
+    "Routing",
     "create_app",
     "read_predictions",
 ]

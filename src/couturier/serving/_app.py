@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,11 +35,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from couturier import __version__
 from couturier.errors import CouturierError
 from couturier.registry import ModelRegistry
+from couturier.serving._admin import admin_router
 from couturier.serving._batching import OverloadedError
 from couturier.serving._infer import InferEndpoint, openapi_paths
 from couturier.serving._metrics import Metrics
+from couturier.serving._predictions import PredictionLog
 from couturier.serving._problems import PROBLEM, problem_bytes, validation_problem
-from couturier.serving._repository import LoadedVersion, ModelRepository
+from couturier.serving._repository import ModelRepository
 
 __all__ = ["create_app"]
 
@@ -96,27 +98,51 @@ class _Observe:
             )
 
 
+@dataclass
+class Routing:
+    """How unversioned requests reach a model that has a canary (``docs/serving.md``)."""
+
+    canary_share: float = 0.1  # the share of requests the canary answers
+    seed: int | None = None  # for tests: a reproducible draw
+
+
 def create_app(
     repository: ModelRepository,
     *,
     expected: list[str] | None = None,
     batching: Batching | None = None,
-    follow: Callable[[], ModelRegistry] | None = None,
+    registry: Callable[[], ModelRegistry] | None = None,
+    follow: bool = True,
     follow_interval_s: float = 2.0,
     routers: list[Any] | None = None,
+    routing: Routing | None = None,
+    admin_token: str | None = None,
+    shadow_log: PredictionLog | None = None,
 ) -> FastAPI:
     """The service over ``repository``.
 
-    ``expected``: names that must be loaded to be ready. ``follow``: a factory of a registry
-    whose ``champion`` moves the service follows (hot swap, ``ModelRepository.follow``).
+    ``expected``: names that must be loaded to be ready. ``registry``: a factory of registry
+    clients; with it the service follows the registry's champion, canary and shadow moves
+    (hot swap, ``ModelRepository.follow``; ``follow=False`` turns that off) and the admin
+    routes can reload and move aliases. ``admin_token``: the bearer token of the admin routes
+    (None: they answer 403). ``shadow_log``: where shadow comparisons are written.
     """
-    batching = batching or Batching()
+    defaults = batching or Batching()
+    per_model: dict[str, Batching] = {}  # changed at run time by PUT /admin/.../batching
+
+    def limits(name: str) -> Batching:
+        found = per_model.get(name)
+        if found is None:
+            found = per_model[name] = replace(defaults)
+        return found
+
+    routing = routing or Routing()
     metrics = Metrics()
 
-    def swapped(candidate: LoadedVersion, problem: str | None) -> None:
-        metrics.swaps.labels(candidate.name, "ok" if problem is None else "refused").inc()
-        if problem is None:
-            metrics.loaded.labels(candidate.name).set(candidate.version)
+    def swapped(name: str, role: str, version: int | None, problem: str | None) -> None:
+        metrics.swaps.labels(name, role, "ok" if problem is None else "refused").inc()
+        if problem is None and role == "champion" and name in repository.names():
+            metrics.loaded.labels(name).set(repository.get(name).version)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -124,16 +150,16 @@ def create_app(
         # the collector's way, or full collections stall requests (p99 148 -> see docs/serving.md)
         gc.collect()
         gc.freeze()
-        if follow is None:
+        if registry is None or not follow:
             yield
             return
-        registry = follow()
-        stop = repository.follow(registry, interval_s=follow_interval_s, on_swap=swapped)
+        client = registry()
+        stop = repository.follow(client, interval_s=follow_interval_s, on_swap=swapped)
         try:
             yield
         finally:
             stop.set()
-            registry.close()
+            client.close()
 
     app = FastAPI(
         title="couturier",
@@ -166,7 +192,16 @@ def create_app(
 
     app.add_middleware(_Observe, metrics=metrics)
     # the infer routes, answered ahead of FastAPI's router (the outermost middleware)
-    app.add_middleware(InferEndpoint, repository=repository, batching=batching, metrics=metrics)
+    app.add_middleware(
+        InferEndpoint,
+        repository=repository,
+        batching=limits,
+        metrics=metrics,
+        canary_share=lambda: routing.canary_share,
+        shadow_log=shadow_log,
+        seed=routing.seed,
+    )
+    app.include_router(admin_router(repository, limits, admin_token, registry))
 
     # ---- health and metadata -------------------------------------------------------------
     @app.get("/v2/health/live")

@@ -16,13 +16,17 @@ from the bytes after it. Outputs come back binary when the request asks for it
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import ValidationError
 from pydantic_core import to_json
 
@@ -34,12 +38,14 @@ from couturier.serving._tensors import InferRequest, to_array, to_binary_output,
 if TYPE_CHECKING:
     from couturier.serving._app import Batching
     from couturier.serving._metrics import Metrics
-    from couturier.serving._repository import ModelRepository
+    from couturier.serving._predictions import PredictionLog
+    from couturier.serving._repository import LoadedVersion, ModelRepository
 
 __all__ = ["InferEndpoint", "openapi_paths"]
 
 log = logging.getLogger("couturier.serving")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Outputs = dict[str, np.ndarray]
 _PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 ROUTE = "/v2/models/{name}/infer"
 VERSION_ROUTE = "/v2/models/{name}/versions/{version}/infer"
@@ -56,15 +62,32 @@ class _RefusedError(Exception):
 
 
 class InferEndpoint:
-    """ASGI middleware: answers the infer routes itself, passes everything else to ``app``."""
+    """ASGI middleware: answers the infer routes itself, passes everything else to ``app``.
+
+    An unversioned request goes to the model's default version, or, for ``canary_share`` of
+    them, to its canary when it has one; when it has a shadow, the same inputs are run by the
+    shadow after the answer is sent, and both outputs go to ``shadow_log`` (never to the
+    caller; a failing shadow fails no request).
+    """
 
     def __init__(
-        self, app: Any, repository: ModelRepository, batching: Batching, metrics: Metrics
+        self,
+        app: Any,
+        repository: ModelRepository,
+        batching: Callable[[str], Batching],
+        metrics: Metrics,
+        canary_share: Callable[[], float] = lambda: 0.0,
+        shadow_log: PredictionLog | None = None,
+        seed: int | None = None,
     ) -> None:
         self.app = app
         self.repository = repository
         self.batching = batching
         self.metrics = metrics
+        self.canary_share = canary_share
+        self.shadow_log = shadow_log
+        self._random = random.Random(seed).random
+        self._background: set[asyncio.Task[None]] = set()
         self._counted: dict[tuple[str, str, int], Any] = {}  # prometheus children, by label
         self._timed: dict[tuple[str, str, int], Any] = {}
 
@@ -109,11 +132,62 @@ class InferEndpoint:
             timer = self._timed[key] = self.metrics.latency.labels(route, name, str(status))
         timer.observe(time.perf_counter() - start)
 
+    async def _run(self, loaded: LoadedVersion, feeds: dict[str, np.ndarray]) -> Outputs:
+        limits = self.batching(loaded.name)
+        batcher = loaded.batcher or loaded.batched(
+            max_batch=limits.max_batch,
+            max_wait_ms=limits.max_wait_ms,
+            max_queue=limits.max_queue,
+            max_queue_ms=limits.max_queue_ms,
+            inline_below_ms=limits.inline_below_ms,
+            observe=self.metrics.observer(loaded.name),
+        )
+        results = await batcher.submit(feeds)
+        if not batcher.inline:
+            self.metrics.queue_depth.labels(loaded.name).set(batcher.queued_rows)
+        return results
+
+    async def _shadow(
+        self,
+        shadow: LoadedVersion,
+        served: LoadedVersion,
+        feeds: dict[str, np.ndarray],
+        results: Outputs,
+        request_id: str | None,
+    ) -> None:
+        """Run the shadow on a copy of the request and log both answers; never raises."""
+        record: dict[str, Any] = {
+            "at": datetime.now(UTC).isoformat(),
+            "model": served.name,
+            "request_id": request_id,
+            "served": {"version": served.version, "outputs": _listed(results)},
+        }
+        try:
+            mirrored = await self._run(shadow, feeds)
+            record["shadow"] = {"version": shadow.version, "outputs": _listed(mirrored)}
+            outcome = "ok"
+        except Exception as exc:  # the shadow's failure is logged, never the caller's
+            record["shadow"] = {"version": shadow.version, "error": f"{type(exc).__name__}: {exc}"}
+            outcome = "failed"
+        self.metrics.shadow.labels(served.name, outcome).inc()
+        if self.shadow_log is not None:
+            try:
+                await self.shadow_log.append(record)
+            except Exception:
+                log.exception("could not write the shadow log")
+
     async def infer(
         self, name: str, version: str | None, body: bytes, headers: dict[bytes, bytes]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """One request: status, headers and body of the answer. Raises CouturierError."""
         loaded = self.repository.get(name, version)  # held to the end: a swap cannot pull it
+        shadow = None
+        if version is None and self.repository.has_roles(name):
+            canary = self.repository.role(name, "canary")
+            if canary is not None and self._random() < self.canary_share():
+                loaded = canary
+            shadow = self.repository.role(name, "shadow")
+            self.metrics.routed.labels(name, "canary" if loaded is canary else "default").inc()
         request, binary = _parse(body, headers)
         declared = {i["name"]: i for i in loaded.inputs}
         raw = _binary_parts(request, binary)
@@ -136,17 +210,13 @@ class InferEndpoint:
                 "along its first axis",
                 field="inputs",
             )
-        batcher = loaded.batcher or loaded.batched(
-            max_batch=self.batching.max_batch,
-            max_wait_ms=self.batching.max_wait_ms,
-            max_queue=self.batching.max_queue,
-            max_queue_ms=self.batching.max_queue_ms,
-            inline_below_ms=self.batching.inline_below_ms,
-            observe=self.metrics.observer(name),
-        )
-        results = await batcher.submit(feeds)
-        if not batcher.inline:
-            self.metrics.queue_depth.labels(name).set(batcher.queued_rows)
+        results = await self._run(loaded, feeds)
+        if shadow is not None and shadow is not loaded:
+            task = asyncio.get_running_loop().create_task(
+                self._shadow(shadow, loaded, feeds, results, request.id)
+            )
+            self._background.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._background.discard)
         answer: dict[str, Any] = {"model_name": name, "model_version": str(loaded.version)}
         if request.id is not None:
             answer["id"] = request.id
@@ -172,6 +242,10 @@ class InferEndpoint:
             ],
             b"".join([head, *blobs]),
         )
+
+
+def _listed(outputs: Outputs) -> dict[str, Any]:
+    return {k: to_output(k, v)["data"] for k, v in outputs.items()}
 
 
 async def _read_body(declared: bytes | None, receive: Any) -> bytes:

@@ -67,7 +67,21 @@ class Metrics:
         )
         self.swaps = Counter(
             "couturier_swaps",
-            "hot swaps to a new version, by outcome (refused: failed its health check)",
+            "hot swaps to a new version, by role (champion, canary, shadow) and outcome "
+            "(refused: it failed its health check or could not load)",
+            ["model", "role", "outcome"],
+            registry=self.registry,
+        )
+        self.routed = Counter(
+            "couturier_routed",
+            "unversioned requests of a model with a canary or shadow, by the version role that "
+            "answered (default or canary)",
+            ["model", "role"],
+            registry=self.registry,
+        )
+        self.shadow = Counter(
+            "couturier_shadow",
+            "requests mirrored to a shadow version, by outcome (ok or failed)",
             ["model", "outcome"],
             registry=self.registry,
         )

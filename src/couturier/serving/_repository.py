@@ -148,20 +148,24 @@ class LoadedVersion:
 
 
 class ModelRepository:
-    """Loaded versions by model name; the default version of a name is the one loaded last.
+    """Loaded versions by model name, and which of them answers: the default (``champion``),
+    an optional ``canary`` that takes a share of unversioned requests, and an optional
+    ``shadow`` that sees a copy of them and is only logged.
 
     Swaps are atomic: a request takes its :class:`LoadedVersion` once and keeps it to the end,
-    so a swap never pulls a model from under a request; the previous version stays loaded
+    so a swap never pulls a model from under a request; the previous default stays loaded
     (and addressable by version) until the next swap, which drains it.
     """
 
-    KEEP = 2  # versions kept loaded per model: the default and the one it replaced
+    KEEP = 2  # versions kept loaded per model besides canary and shadow: default + previous
+    ROLES = ("canary", "shadow")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._models: dict[str, dict[int, LoadedVersion]] = {}
         self._default: dict[str, int] = {}
-        self.swaps: list[dict[str, Any]] = []  # what follow() did, newest last
+        self._roles: dict[str, dict[str, int]] = {}  # name -> {"canary": v, "shadow": v}
+        self.swaps: list[dict[str, Any]] = []  # what follow() and reload() did, newest last
 
     @classmethod
     def from_registry(
@@ -171,53 +175,119 @@ class ModelRepository:
         alias: str = "champion",
         threads: int | None = None,
     ) -> ModelRepository:
+        """The ``alias`` version of each model (every registered one by default), and its
+        canary and shadow when the registry has them, so a fresh replica serves as the others.
+        """
         repo = cls()
         for name in names if names is not None else registry.models():
             if registry.alias_version(name, alias) is None:
                 continue  # registered, nothing promoted yet: nothing to serve
-            loaded = registry.load(name, alias)
-            repo.add(
-                LoadedVersion.from_onnx(
-                    name, loaded.version, loaded.onnx_model, loaded.spec, threads or _threads()
-                )
-            )
+            repo.add(_load(registry, name, alias, threads))
+            for role in cls.ROLES:
+                if registry.alias_version(name, role) is not None:
+                    repo.set_role(name, role, _load(registry, name, role, threads))
         return repo
 
     def add(self, version: LoadedVersion) -> None:
+        """Load ``version`` and make it the default of its name."""
         with self._lock:
             versions = self._models.setdefault(version.name, {})
             versions[version.version] = version
             self._default[version.name] = version.version
-            for old in sorted(versions)[: -self.KEEP]:
-                if old != version.version:
-                    del versions[old]  # in-flight requests still hold it; it drains with them
+            self._evict(version.name)
 
-    def swap(self, candidate: LoadedVersion) -> str | None:
-        """Make ``candidate`` the default if it passes its health check; else keep the current
-        one and return why (the automatic revert: a failing version never answers)."""
+    def _evict(self, name: str) -> None:
+        versions = self._models[name]
+        held = {self._default[name], *self._roles.get(name, {}).values()}
+        unheld = [v for v in sorted(versions) if v not in held]
+        for old in unheld[: max(0, len(unheld) - (self.KEEP - 1))]:
+            del versions[old]  # in-flight requests still hold it; it drains with them
+
+    def set_role(self, name: str, role: str, version: LoadedVersion | None) -> None:
+        """Give ``role`` (canary or shadow) to ``version``; None ends the role."""
+        if role not in self.ROLES:
+            raise InvalidInputError(f"no role {role!r}; roles: canary, shadow", field="role")
+        with self._lock:
+            roles = self._roles.setdefault(name, {})
+            if version is None:
+                roles.pop(role, None)
+            else:
+                self._models.setdefault(name, {})[version.version] = version
+                roles[role] = version.version
+            if name in self._default:
+                self._evict(name)
+
+    def has_roles(self, name: str) -> bool:
+        return bool(self._roles.get(name))
+
+    def role(self, name: str, role: str) -> LoadedVersion | None:
+        number = self._roles.get(name, {}).get(role)
+        return None if number is None else self._models[name].get(number)
+
+    def swap(self, candidate: LoadedVersion, role: str = "champion") -> str | None:
+        """Give ``candidate`` the role (``champion``: the default) if it passes its health
+        check; else keep the current one and return why (the automatic revert: a failing
+        version never answers)."""
         problem = candidate.health_check()
-        record = {
-            "model": candidate.name,
-            "version": candidate.version,
-            "at": time.time(),
-            "ok": problem is None,
-            "problem": problem,
-        }
+        self._record(candidate.name, candidate.version, role, problem)
         if problem is None:
-            self.add(candidate)
-        self.swaps.append(record)
+            if role == "champion":
+                self.add(candidate)
+            else:
+                self.set_role(candidate.name, role, candidate)
         return problem
+
+    def _record(self, name: str, version: int | None, role: str, problem: str | None) -> None:
+        self.swaps.append(
+            {
+                "model": name,
+                "version": version,
+                "role": role,
+                "at": time.time(),
+                "ok": problem is None,
+                "problem": problem,
+            }
+        )
+
+    def reload(
+        self,
+        registry: ModelRegistry,
+        name: str,
+        role: str = "champion",
+        threads: int | None = None,
+    ) -> str | None:
+        """Load the registry's ``role`` alias of ``name`` now and swap to it (or end the role
+        when the alias is gone). Returns the problem when it could not."""
+        number = registry.alias_version(name, role)
+        if number is None:
+            if role == "champion":
+                return f"{name} has no champion in the registry; nothing to serve"
+            self.set_role(name, role, None)
+            self._record(name, None, role, None)
+            return None
+        current = (
+            self._default.get(name) if role == "champion" else self._roles.get(name, {}).get(role)
+        )
+        if current == number:
+            return None
+        try:
+            candidate = _load(registry, name, number, threads)
+        except Exception as exc:  # a version that cannot load is a failed swap, not a crash
+            log.warning("could not load %s v%s: %s", name, number, exc)
+            self._record(name, number, role, str(exc))
+            return str(exc)
+        return self.swap(candidate, role)
 
     def follow(
         self,
         registry: ModelRegistry,
         *,
-        alias: str = "champion",
         interval_s: float = 2.0,
         threads: int | None = None,
         on_swap: Any = None,
     ) -> threading.Event:
-        """Poll the registry's promotion log and swap to each new ``alias`` version.
+        """Poll the registry's promotion log; on each move of ``champion``, ``canary`` or
+        ``shadow`` for a served model, load, health-check and swap (``reload``).
 
         Returns the event that stops the follower thread. The registry must be usable from
         that thread (a dedicated :class:`ModelRegistry`).
@@ -236,40 +306,25 @@ class ModelRepository:
                     continue
                 for event in new:
                     last = max(last, event.id)
-                    if event.alias != alias or event.to_version is None:
+                    if event.alias not in ("champion", *self.ROLES):
                         continue
-                    if self._default.get(event.model) == event.to_version:
+                    if event.model not in self._models and event.alias != "champion":
                         continue
-                    try:
-                        loaded = registry.load(event.model, event.to_version)
-                        candidate = LoadedVersion.from_onnx(
-                            event.model,
-                            loaded.version,
-                            loaded.onnx_model,
-                            loaded.spec,
-                            threads or _threads(),
-                        )
-                    except Exception as exc:
-                        log.warning("could not load %s v%s: %s", event.model, event.to_version, exc)
-                        self.swaps.append(
-                            {
-                                "model": event.model,
-                                "version": event.to_version,
-                                "at": time.time(),
-                                "ok": False,
-                                "problem": str(exc),
-                            }
-                        )
-                        continue
-                    problem = self.swap(candidate)
+                    problem = self.reload(registry, event.model, event.alias, threads)
                     if on_swap is not None:
-                        on_swap(candidate, problem)
+                        on_swap(event.model, event.alias, event.to_version, problem)
 
         threading.Thread(target=loop, name="couturier-follow", daemon=True).start()
         return stop
 
+    def versions(self, name: str) -> list[int]:
+        return sorted(self._models.get(name, {}))
+
+    def loaded(self, name: str) -> list[LoadedVersion]:
+        return list(self._models.get(name, {}).values())
+
     def names(self) -> list[str]:
-        return sorted(self._models)
+        return sorted(self._default)
 
     def get(self, name: str, version: int | str | None = None) -> LoadedVersion:
         versions = self._models.get(name)
@@ -296,6 +351,15 @@ class ModelRepository:
                 version=number,
             )
         return versions[number]
+
+
+def _load(
+    registry: ModelRegistry, name: str, version: int | str, threads: int | None
+) -> LoadedVersion:
+    loaded = registry.load(name, version)
+    return LoadedVersion.from_onnx(
+        name, loaded.version, loaded.onnx_model, loaded.spec, threads or _threads()
+    )
 
 
 def _threads() -> int:

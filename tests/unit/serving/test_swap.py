@@ -69,7 +69,7 @@ def test_champion_moves_are_followed_under_load_with_no_failed_request(
     registry.promote(NAME, v1.version, "champion", actor="test", reason="first")
     v2 = register(registry, NAME, world.model(), world)
     repository = ModelRepository.from_registry(registry)
-    app = create_app(repository, follow=lambda: ModelRegistry(settings), follow_interval_s=0.05)
+    app = create_app(repository, registry=lambda: ModelRegistry(settings), follow_interval_s=0.05)
     statuses: list[int] = []
     seen: list[str] = []
     stop = threading.Event()
@@ -110,5 +110,7 @@ def test_champion_moves_are_followed_under_load_with_no_failed_request(
         registry.close()
     assert swaps == 4 and len(statuses) > 20
     assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
-    assert f'couturier_swaps_total{{model="{NAME}",outcome="ok"}} 4.0' in metrics
+    assert f'couturier_swaps_total{{model="{NAME}",outcome="ok",role="champion"}} 4.0' in metrics, [
+        line for line in metrics.splitlines() if "swaps" in line
+    ]
     assert [s["ok"] for s in repository.swaps] == [True] * 4
