@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     object_store_uri: str | None = None
     mlflow_tracking_uri: str | None = None
     admin_token: str | None = None
+    #: prediction logs: False survives kill -9 of the server, True also a power cut (slower)
+    predictions_fsync: bool = False
     seed: int = 7
 
     @model_validator(mode="after")

@@ -53,7 +53,9 @@ def serve_cmd(
             routers=routers,
             routing=Routing(canary_share=canary_share),
             admin_token=settings.admin_token,
-            shadow_log=PredictionLog(settings.paths.predictions / "shadow"),
+            shadow_log=PredictionLog(
+                settings.paths.predictions / "shadow", fsync=settings.predictions_fsync
+            ),
         ),
         host=host,
         port=port,

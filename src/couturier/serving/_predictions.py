@@ -1,10 +1,18 @@
 """The prediction log: every decision appended before it is acknowledged, crash-safe.
 
-Records are JSON lines in daily files (``predictions-YYYY-MM-DD.jsonl``) under a folder. A
-writer thread takes what the requests queued, writes it with one ``write`` and one ``fsync``
-(group commit: one disk flush for every record that arrived meanwhile) and only then resolves
-the requests' futures, so an answered request's record is on disk: it survives ``kill -9`` of
-the server. A crash can leave at most one torn last line, which :func:`read_predictions` skips.
+Records are JSON lines in daily files (``predictions-YYYY-MM-DD.jsonl``) under a folder, in
+one of two durabilities:
+
+* ``fsync=False`` (the default): ``append`` writes the line with one ``write`` to a file opened
+  for appending before it returns, so an answered request's record is in the kernel: it
+  survives ``kill -9`` of the server (the issue's requirement), not a crash of the machine.
+  No thread, no wait: ~20 microseconds.
+* ``fsync=True``: a writer thread takes what the requests queued, writes it with one ``write``
+  and one ``fsync`` (group commit: one disk flush for every record that arrived meanwhile) and
+  only then resolves the requests' futures: it survives a power cut too, for ~1.7 ms more per
+  request on this machine's disk (measured on ``/v1/authenticate``: p50 3.6 -> 5.3 ms).
+
+A crash can leave at most one torn last line, which :func:`read_predictions` skips.
 
 Monitoring reads these files; a production sink (a queue, a table) implements the same
 ``append`` and ``close``.
@@ -25,18 +33,27 @@ __all__ = ["PredictionLog", "read_predictions"]
 
 
 class PredictionLog:
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, *, fsync: bool = False) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.fsync = fsync
+        self._fd: int | None = None  # the day's file, kept open (fsync=False)
+        self._day = ""
         self._pending: list[tuple[bytes, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
         self._lock = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self._thread.start()
+        if fsync:
+            self._thread.start()
 
     async def append(self, record: dict[str, Any]) -> None:
         """Returns once the record is on disk (written and fsynced)."""
         line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+        if not self.fsync:
+            if self._closed:
+                raise RuntimeError("the prediction log is closed")
+            os.write(self._file(), line)  # O_APPEND: one write, never interleaved
+            return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         with self._lock:
@@ -45,6 +62,16 @@ class PredictionLog:
             self._pending.append((line, done, loop))
             self._lock.notify()
         await done
+
+    def _file(self) -> int:
+        day = f"{datetime.now(UTC):%Y-%m-%d}"
+        if self._fd is None or day != self._day:
+            if self._fd is not None:
+                os.close(self._fd)
+            path = self.folder / f"predictions-{day}.jsonl"
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._day = day
+        return self._fd
 
     def _run(self) -> None:
         while True:
@@ -72,7 +99,11 @@ class PredictionLog:
         with self._lock:
             self._closed = True
             self._lock.notify()
-        self._thread.join(10)
+        if self.fsync:
+            self._thread.join(10)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

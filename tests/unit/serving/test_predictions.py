@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from couturier.serving._predictions import PredictionLog, read_predictions
 
 WRITER = """
@@ -17,7 +19,7 @@ import asyncio, sys
 from couturier.serving._predictions import PredictionLog
 
 async def main():
-    log = PredictionLog(sys.argv[1])
+    log = PredictionLog(sys.argv[1], fsync=sys.argv[2] == "fsync")
     i = 0
     while True:  # concurrent appends, each acknowledged on stdout once append() returned
         batch = [log.append({"request_id": i + k, "decision": "review"}) for k in range(8)]
@@ -30,9 +32,10 @@ asyncio.run(main())
 """
 
 
-def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["write", "fsync"])
+def test_acknowledged_records_survive_kill_9(tmp_path: Path, durability: str) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WRITER, str(tmp_path), durability], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     acknowledged = []
@@ -54,9 +57,10 @@ def test_a_torn_last_line_is_skipped_and_earlier_records_read(tmp_path: Path) ->
     assert [r["request_id"] for r in read_predictions(tmp_path)] == [1]
 
 
-def test_appends_from_many_requests_are_all_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync", [False, True])
+def test_appends_from_many_requests_are_all_written(tmp_path: Path, fsync: bool) -> None:
     async def scenario() -> None:
-        log = PredictionLog(tmp_path)
+        log = PredictionLog(tmp_path, fsync=fsync)
         await asyncio.gather(*(log.append({"request_id": i}) for i in range(200)))
         log.close()
 

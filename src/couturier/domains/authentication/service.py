@@ -28,7 +28,10 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import to_json
 
 from couturier.domains.authentication import fusion, image_model, listing_model
 from couturier.domains.authentication.graph import AuthenticationGraph
@@ -201,18 +204,36 @@ class AuthenticationService:
 def router(service: AuthenticationService) -> APIRouter:
     api = APIRouter(tags=["authentication"])
 
+    # The body is parsed by pydantic-core straight from bytes and the answer serialized by it
+    # too: FastAPI's json.loads + validation + jsonable_encoder cost ~0.5 ms a request here.
+    # The schema stays in the OpenAPI document.
+    body_schema = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": AuthenticateRequest.model_json_schema()}},
+        }
+    }
+
     @api.post(
         "/v1/authenticate",
         summary="Decide authentic / review / counterfeit for a listing, with evidence",
+        openapi_extra=body_schema,
+        response_class=Response,
     )
-    async def authenticate(request: AuthenticateRequest, http: Request) -> dict[str, Any]:
+    async def authenticate(http: Request) -> Response:
+        try:
+            request = AuthenticateRequest.model_validate_json(await http.body())
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from None
         answer = await service.authenticate(request)
         metrics = getattr(http.app.state, "metrics", None)
         if metrics is not None:  # the platform's Prometheus metrics, when mounted there
             metrics.decisions.labels(fusion.MODEL_NAME, answer["decision"]).inc()
             for stage in answer["degraded"]:
                 metrics.degraded.labels(fusion.MODEL_NAME, stage).inc()
-        return answer
+        return Response(to_json(answer), media_type="application/json")
 
     return api
 
@@ -228,5 +249,7 @@ def mount(settings: Any, registry: Any) -> APIRouter | None:
     from couturier.domains.authentication.features import FEATURES
 
     reader = OnlineReader(FeatureRepo(FEATURES, settings))
-    log = PredictionLog(settings.paths.predictions / "authentication")
+    log = PredictionLog(
+        settings.paths.predictions / "authentication", fsync=settings.predictions_fsync
+    )
     return router(AuthenticationService(graph, reader, log=log))
