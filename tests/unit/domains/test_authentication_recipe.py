@@ -345,6 +345,86 @@ def test_an_online_store_outage_degrades_to_defaults_and_says_so(
     graph = AuthenticationGraph.from_registry(trained.registry, "champion")
     service = AuthenticationService(graph, Down(trained.repo), feature_timeout_s=5.0)
     request = AuthenticateRequest(**_listing_request(market, index=-2))
-    out = asyncio.run(service.authenticate(request))
+    out = asyncio.run(service.authenticate(request, service.from_base64(request)))
     assert "online store unavailable" in out["degraded"]["features"]
     assert out["decision"] in {"authentic", "review", "counterfeit"}  # the photos still speak
+
+
+def test_a_reference_search_over_its_budget_is_skipped_and_says_so(
+    market: Marketplace, trained: Trained
+) -> None:
+    from couturier.domains.authentication.service import AuthenticateRequest, AuthenticationService
+    from couturier.features import OnlineReader
+
+    graph = AuthenticationGraph.from_registry(trained.registry, "champion")
+    request = AuthenticateRequest(**_listing_request(market, index=-3))
+    photos = AuthenticationService.from_base64(request)
+    skipped = AuthenticationService(
+        graph, OnlineReader(trained.repo), feature_timeout_s=5.0, retrieval_timeout_s=0.0
+    )
+    out = asyncio.run(skipped.authenticate(request, photos))
+    assert "reference search slower than 0 ms" in out["degraded"]["retrieval"]
+    assert out["evidence"] == []
+    base_rate = graph.references.base_rate
+    assert all(p["retrieval_score"] == pytest.approx(base_rate) for p in out["photos"])
+    full = AuthenticationService(graph, OnlineReader(trained.repo), feature_timeout_s=5.0)
+    searched = asyncio.run(full.authenticate(request, photos))
+    assert "retrieval" not in searched["degraded"] and searched["evidence"]
+
+
+def _multipart(body: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """The same request as form fields, then a views field and a file part per photo."""
+    fields = {k: str(v) for k, v in body.items() if k != "photos"}
+    files: list[tuple[str, Any]] = []
+    for i, photo in enumerate(body["photos"]):
+        files.append(("views", (None, photo["view"])))
+        files.append(("photos", (f"p{i}.jpg", base64.b64decode(photo["data"]), "image/jpeg")))
+    return fields, files
+
+
+def test_authenticate_takes_photos_as_multipart_files(
+    market: Marketplace, authenticate_url: str
+) -> None:
+    body = _listing_request(market)
+    as_json = requests.post(f"{authenticate_url}/v1/authenticate", json=body).json()
+    fields, files = _multipart(body)
+    r = requests.post(f"{authenticate_url}/v1/authenticate", data=fields, files=files)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["probability"] == pytest.approx(as_json["probability"])  # the same listing
+    assert [p["view"] for p in out["photos"]] == [p["view"] for p in body["photos"]]
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "words"),
+    [
+        (lambda f, p: p.pop(0), "views", "one views field per photo"),  # a view without photo
+        (lambda f, p: p.__setitem__(0, ("views", (None, "back"))), "views[0]", "accepted"),
+        (lambda f, p: f.pop("seller_id"), "seller_id", "Field required"),
+        (lambda f, p: f.update(colour="red"), "colour", "unknown form field"),
+        (
+            lambda f, p: p.__setitem__(1, ("photos", ("x.jpg", b"not an image", "image/jpeg"))),
+            "photos[0]",
+            "not a readable image",
+        ),
+        (lambda f, p: p.extend(p[:2] * 4), "body", "at most 4"),
+    ],
+)
+def test_multipart_bad_input_is_refused_naming_the_field(
+    market: Marketplace, authenticate_url: str, edit: Any, field: str, words: str
+) -> None:
+    fields, files = _multipart(_listing_request(market))
+    edit(fields, files)
+    r = requests.post(f"{authenticate_url}/v1/authenticate", data=fields, files=files)
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["field"] == field and words in problem["detail"], problem
+
+
+def test_an_unknown_content_type_is_refused(market: Marketplace, authenticate_url: str) -> None:
+    r = requests.post(
+        f"{authenticate_url}/v1/authenticate",
+        data=b"listing_id=1",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert r.status_code == 422 and r.json()["field"] == "content-type"

@@ -117,6 +117,12 @@ class ReferenceSet:
             ids[ok], scores[ok] = found.ids, found.scores
         return SearchResult(ids, scores)
 
+    def nobody(self, photos: int, k: int = K) -> SearchResult:
+        """A search that found no one (skipped): photo scores fall back to the base rate."""
+        return SearchResult(
+            np.full((photos, k), -1, np.int64), np.full((photos, k), -np.inf, np.float32)
+        )
+
     def recall_at_k(self, embeddings: np.ndarray, contexts: Any, k: int = K) -> float:
         """The index's recall@k against exact search, for these queries."""
         e = np.asarray(embeddings, np.float32)

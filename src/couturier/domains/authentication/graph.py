@@ -24,6 +24,7 @@ from couturier.domains.authentication.decision import DecisionPolicy
 from couturier.domains.authentication.evidence import Evidence, ReferenceSet
 from couturier.registry import ModelRegistry
 from couturier.registry._packaging import session
+from couturier.retrieval import SearchResult
 
 __all__ = ["AuthenticationGraph", "GraphScores"]
 
@@ -123,10 +124,12 @@ class AuthenticationGraph:
         contexts: np.ndarray | None = None,
         *,
         photo_outputs: tuple[np.ndarray, np.ndarray] | None = None,
+        neighbours: SearchResult | None = None,
     ) -> GraphScores:
         """Score listings (rows of ``listing_x``) with their photos (``photo_listing`` says whose).
 
-        ``photo_outputs`` (logits, embeddings) skips the image model when they are known.
+        ``photo_outputs`` (logits, embeddings) skips the image model when they are known, and
+        ``neighbours`` the reference search.
         """
         if contexts is None:
             raise ValueError("contexts are required")
@@ -136,7 +139,8 @@ class AuthenticationGraph:
             photo_outputs = self.image_outputs(images, contexts)
         photo_logit, embeddings = photo_outputs
         listing_p = self.listing_scores(listing_x)
-        neighbours = self.references.search(embeddings, contexts)
+        if neighbours is None:
+            neighbours = self.references.search(embeddings, contexts)
         retrieval = self.references.photo_scores(neighbours)
         stacked = fusion.stack(listing_ids, listing_p, photo_listing, photo_logit, retrieval)
         p = self.fuse(stacked)

@@ -41,7 +41,7 @@ from couturier.marketplace._catalog import CATEGORIES
 from couturier.marketplace._flaws import VIEWS
 from couturier.serving import PredictionLog
 
-__all__ = ["AuthenticateRequest", "AuthenticationService", "router"]
+__all__ = ["AuthenticateRequest", "AuthenticationService", "Listing", "router"]
 
 View = Literal["front", "monogram", "hardware", "label"]
 assert set(VIEWS) == {"front", "monogram", "hardware", "label"}
@@ -54,7 +54,9 @@ class PhotoIn(BaseModel):
     data: str = Field(description="the photo file (JPEG, PNG or WebP), base64-encoded")
 
 
-class AuthenticateRequest(BaseModel):
+class Listing(BaseModel):
+    """What the request says of the listing besides its photos."""
+
     model_config = ConfigDict(extra="forbid")
 
     listing_id: int = Field(ge=0)
@@ -62,7 +64,6 @@ class AuthenticateRequest(BaseModel):
     product_id: int = Field(ge=0)
     brand_id: int = Field(ge=0)
     category: str
-    photos: list[PhotoIn] = Field(min_length=1, max_length=4)
 
     def entity_keys(self) -> dict[str, int]:
         """The join keys of the feature service's entities."""
@@ -73,6 +74,15 @@ class AuthenticateRequest(BaseModel):
         }
 
 
+class AuthenticateRequest(Listing):
+    """The JSON body: the listing and its photos, base64-encoded."""
+
+    photos: list[PhotoIn] = Field(min_length=1, max_length=4)
+
+
+MAX_PHOTOS = 4
+
+
 class AuthenticationService:
     def __init__(
         self,
@@ -80,19 +90,23 @@ class AuthenticationService:
         reader: Any,
         *,
         feature_timeout_s: float = 0.05,
+        retrieval_timeout_s: float = 0.05,
         threads: int = 2,
         log: PredictionLog | None = None,
     ) -> None:
         self.graph = graph
         self.reader = reader  # couturier.features.OnlineReader
-        self.log = log  # every answer is on disk before it is sent
+        self.log = log  # every answer is in the log before it is sent
         self.feature_timeout_s = feature_timeout_s
+        self.retrieval_timeout_s = retrieval_timeout_s
         self._pool = ThreadPoolExecutor(max_workers=threads)
 
-    def _photos(self, request: AuthenticateRequest) -> np.ndarray:
-        images = np.empty((len(request.photos), 96, 96, 3), np.uint8)
+    @staticmethod
+    def from_base64(request: AuthenticateRequest) -> list[tuple[str, bytes, str]]:
+        """The JSON body's photos as (view, file bytes, field name for errors)."""
         # base64 is 4/3 of the bytes: refuse an oversized string before decoding it
         limit = DEFAULT_LIMITS.max_bytes * 4 // 3 + 4
+        photos: list[tuple[str, bytes, str]] = []
         for i, photo in enumerate(request.photos):
             where = f"photos[{i}].data"
             if len(photo.data) > limit:
@@ -108,10 +122,17 @@ class AuthenticationService:
                     f"{where} is not base64; encode the file's bytes with standard base64",
                     field=where,
                 ) from None
+            photos.append((photo.view, raw, where))
+        return photos
+
+    @staticmethod
+    def _decode(photos: list[tuple[str, bytes, str]]) -> np.ndarray:
+        images = np.empty((len(photos), 96, 96, 3), np.uint8)
+        for i, (_, raw, where) in enumerate(photos):
             images[i] = decode_photo(raw, field=where)
         return images
 
-    def _features(self, request: AuthenticateRequest) -> tuple[dict[str, Any], str | None]:
+    def _features(self, request: Listing) -> tuple[dict[str, Any], str | None]:
         keys = request.entity_keys()
         try:
             got = self.reader.get([keys])
@@ -121,17 +142,19 @@ class AuthenticationService:
         note = f"no online features for {', '.join(sorted(missing))}: defaults" if missing else None
         return got.rows[0], note
 
-    async def authenticate(self, request: AuthenticateRequest) -> dict[str, Any]:
+    async def authenticate(
+        self, request: Listing, photos: list[tuple[str, bytes, str]]
+    ) -> dict[str, Any]:
+        """``photos``: (view, file bytes, field name for errors), 1 to 4 of them."""
         started = time.perf_counter()
         if request.category not in CATEGORIES:
             raise InvalidInputError(
                 f"category {request.category!r} is unknown; accepted: {', '.join(CATEGORIES)}",
                 field="category",
             )
-        contexts = image_model.context_codes(
-            [request.brand_id] * len(request.photos), [p.view for p in request.photos]
-        )
-        images = self._photos(request)
+        views = [view for view, _, _ in photos]
+        contexts = image_model.context_codes([request.brand_id] * len(photos), views)
+        images = self._decode(photos)
         decoded = time.perf_counter()
         loop = asyncio.get_running_loop()
         image_task = loop.run_in_executor(self._pool, self.graph.image_outputs, images, contexts)
@@ -151,6 +174,19 @@ class AuthenticationService:
         features_done = time.perf_counter()
         logits, embeddings = await image_task
         images_done = time.perf_counter()
+        search = loop.run_in_executor(
+            self._pool, self.graph.references.search, embeddings, contexts
+        )
+        try:
+            neighbours = await asyncio.wait_for(
+                asyncio.shield(search), timeout=self.retrieval_timeout_s
+            )
+        except TimeoutError:  # no neighbours: the references' base rate, and no evidence
+            neighbours = self.graph.references.nobody(len(images))
+            degraded["retrieval"] = (
+                f"reference search slower than {self.retrieval_timeout_s * 1000:.0f} ms: "
+                "skipped (retrieval score = the references' base rate; no evidence)"
+            )
         row = {**row, "category": request.category}
         x = listing_model.design_rows([row])
         ids = np.array([request.listing_id])
@@ -160,6 +196,7 @@ class AuthenticationService:
             np.repeat(ids, len(images)),
             contexts=contexts,
             photo_outputs=(logits, embeddings),
+            neighbours=neighbours,
         )
         evidence = self.graph.evidence(scores, np.arange(len(images)))
         done = time.perf_counter()
@@ -170,9 +207,9 @@ class AuthenticationService:
             "probability": float(scores.probability[0]),
             "thresholds": self.graph.policy.as_thresholds(),
             "photos": [
-                {"view": p.view, "logit": float(lo), "retrieval_score": float(r)}
-                for p, lo, r in zip(
-                    request.photos, scores.photo_logit, scores.photo_retrieval, strict=True
+                {"view": view, "logit": float(lo), "retrieval_score": float(r)}
+                for view, lo, r in zip(
+                    views, scores.photo_logit, scores.photo_retrieval, strict=True
                 )
             ],
             "listing_model_probability": float(scores.listing_p[0]),
@@ -201,16 +238,96 @@ class AuthenticationService:
         return answer
 
 
+def _schema_errors(exc: ValidationError) -> RequestValidationError:
+    return RequestValidationError(
+        [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+    )
+
+
+async def _from_json(http: Request) -> tuple[Listing, list[tuple[str, bytes, str]]]:
+    try:
+        request = AuthenticateRequest.model_validate_json(await http.body())
+    except ValidationError as exc:
+        raise _schema_errors(exc) from None
+    return request, AuthenticationService.from_base64(request)
+
+
+async def _from_form(http: Request) -> tuple[Listing, list[tuple[str, bytes, str]]]:
+    """multipart/form-data: the listing's fields, then ``views`` and ``photos`` repeated in the
+    same order (``curl -F listing_id=1 ... -F views=front -F photos=@front.jpg``)."""
+    try:
+        form = await http.form(max_files=MAX_PHOTOS, max_fields=len(Listing.model_fields) + 8)
+    except Exception as exc:  # the parser's own refusals: too many parts, a broken body
+        raise InvalidInputError(
+            f"the multipart body could not be read: {exc}; send the listing's fields, then "
+            f"views and photos (at most {MAX_PHOTOS})",
+            field="body",
+        ) from None
+    try:
+        fields = {k: form[k] for k in Listing.model_fields if k in form}
+        strays = sorted(set(form) - set(Listing.model_fields) - {"views", "photos"})
+        if strays:
+            raise InvalidInputError(
+                f"unknown form field {strays[0]!r}; send {', '.join(Listing.model_fields)}, "
+                "views and photos",
+                field=strays[0],
+            )
+        try:
+            listing = Listing.model_validate(fields)
+        except ValidationError as exc:
+            raise _schema_errors(exc) from None
+        views, files = form.getlist("views"), form.getlist("photos")
+        if not 1 <= len(files) <= MAX_PHOTOS:
+            raise InvalidInputError(
+                f"photos: {len(files)} given; send 1 to {MAX_PHOTOS} files named photos",
+                field="photos",
+            )
+        if len(views) != len(files):
+            raise InvalidInputError(
+                f"views: {len(views)} given for {len(files)} photos; send one views field per "
+                "photo, in the same order",
+                field="views",
+            )
+        photos = []
+        for i, (view, file) in enumerate(zip(views, files, strict=True)):
+            if view not in VIEWS:
+                raise InvalidInputError(
+                    f"views[{i}] is {view!r}; accepted: {', '.join(VIEWS)}", field=f"views[{i}]"
+                )
+            if isinstance(file, str):
+                raise InvalidInputError(
+                    f"photos[{i}] is a text field; send the photo as a file part",
+                    field=f"photos[{i}]",
+                )
+            raw = await file.read(DEFAULT_LIMITS.max_bytes + 1)
+            photos.append((str(view), raw, f"photos[{i}]"))
+        return listing, photos
+    finally:
+        await form.close()
+
+
 def router(service: AuthenticationService) -> APIRouter:
     api = APIRouter(tags=["authentication"])
 
-    # The body is parsed by pydantic-core straight from bytes and the answer serialized by it
-    # too: FastAPI's json.loads + validation + jsonable_encoder cost ~0.5 ms a request here.
-    # The schema stays in the OpenAPI document.
+    # The JSON body is parsed by pydantic-core straight from bytes and the answer serialized
+    # by it too: FastAPI's json.loads + validation + jsonable_encoder cost ~0.5 ms a request
+    # here. Both bodies stay in the OpenAPI document.
+    multipart = {
+        "type": "object",
+        "required": [*Listing.model_fields, "views", "photos"],
+        "properties": {
+            **Listing.model_json_schema()["properties"],
+            "views": {"type": "array", "items": {"type": "string", "enum": list(VIEWS)}},
+            "photos": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        },
+    }
     body_schema = {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": AuthenticateRequest.model_json_schema()}},
+            "content": {
+                "application/json": {"schema": AuthenticateRequest.model_json_schema()},
+                "multipart/form-data": {"schema": multipart},
+            },
         }
     }
 
@@ -221,13 +338,18 @@ def router(service: AuthenticationService) -> APIRouter:
         response_class=Response,
     )
     async def authenticate(http: Request) -> Response:
-        try:
-            request = AuthenticateRequest.model_validate_json(await http.body())
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-            ) from None
-        answer = await service.authenticate(request)
+        kind = http.headers.get("content-type", "application/json").split(";")[0].strip()
+        if kind == "multipart/form-data":
+            listing, photos = await _from_form(http)
+        elif kind in ("application/json", ""):
+            listing, photos = await _from_json(http)
+        else:
+            raise InvalidInputError(
+                f"Content-Type {kind!r} is not accepted; send application/json (photos in "
+                "base64) or multipart/form-data (photos as files)",
+                field="content-type",
+            )
+        answer = await service.authenticate(listing, photos)
         metrics = getattr(http.app.state, "metrics", None)
         if metrics is not None:  # the platform's Prometheus metrics, when mounted there
             metrics.decisions.labels(fusion.MODEL_NAME, answer["decision"]).inc()
