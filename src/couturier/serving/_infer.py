@@ -105,7 +105,7 @@ class InferEndpoint:
         start = time.perf_counter()
         route = ROUTE if version is None else VERSION_ROUTE
         try:
-            asked = {k.lower(): v for k, v in scope["headers"]}
+            asked = dict(scope["headers"])  # ASGI servers send header names lower-cased
             body = await _read_body(asked.get(b"content-length"), receive)
             status, headers, payload = await self.infer(name, version, body, asked)
         except _RefusedError as refused:
@@ -189,13 +189,13 @@ class InferEndpoint:
             shadow = self.repository.role(name, "shadow")
             self.metrics.routed.labels(name, "canary" if loaded is canary else "default").inc()
         request, binary = _parse(body, headers)
-        declared = {i["name"]: i for i in loaded.inputs}
+        declared = loaded.declared
         raw = _binary_parts(request, binary)
         feeds = {
             item.name: to_array(item, i, declared.get(item.name), raw[i])
             for i, item in enumerate(request.inputs)
         }
-        unclaimed = len(binary) - sum(len(part) for part in raw if part is not None)
+        unclaimed = len(binary) and len(binary) - sum(len(p) for p in raw if p is not None)
         if unclaimed:
             raise InvalidInputError(
                 f"{unclaimed} binary bytes follow the JSON part that no input claims; "
@@ -319,6 +319,8 @@ def _parse(body: bytes, headers: dict[bytes, bytes]) -> tuple[InferRequest, memo
 
 def _binary_parts(request: InferRequest, binary: memoryview) -> list[memoryview | None]:
     """Each input's slice of the binary part, in order (None: its data is in the JSON)."""
+    if not binary and all(item.parameters is None for item in request.inputs):
+        return [None] * len(request.inputs)  # plain JSON tensors
     parts: list[memoryview | None] = []
     offset = 0
     for i, item in enumerate(request.inputs):
@@ -350,6 +352,8 @@ def _binary_parts(request: InferRequest, binary: memoryview) -> list[memoryview 
 
 
 def _binary_outputs(request: InferRequest, wanted: list[str]) -> list[bool]:
+    if request.parameters is None and request.outputs is None:
+        return [False] * len(wanted)
     everything = bool((request.parameters or {}).get("binary_data_output", False))
     asked = {o.name: (o.parameters or {}) for o in request.outputs or []}
     return [bool(asked.get(name, {}).get("binary_data", everything)) for name in wanted]

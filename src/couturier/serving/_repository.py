@@ -65,10 +65,18 @@ class LoadedVersion:
     batcher: Batcher | None = None
     row_ms: float | None = None  # median single-row time, measured by from_onnx
 
+    def __post_init__(self) -> None:
+        # asked on every request: computed once
+        self.declared = {i["name"]: i for i in self.inputs}
+        self.input_names = frozenset(self.declared)
+        self.output_names = [o["name"] for o in self.outputs]
+
     def check(self, feeds: dict[str, np.ndarray], outputs: list[str] | None) -> list[str]:
         """The outputs to return, after checking the request's input and output names."""
-        known = {o["name"] for o in self.outputs}
-        wanted = outputs or [o["name"] for o in self.outputs]
+        if outputs is None and feeds.keys() == self.input_names:
+            return self.output_names  # the common request: every input, every output
+        known = set(self.output_names)
+        wanted = outputs or self.output_names
         unknown = [o for o in wanted if o not in known]
         if unknown:
             raise InvalidInputError(
@@ -93,7 +101,7 @@ class LoadedVersion:
         return wanted
 
     def run_all(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [o["name"] for o in self.outputs]
+        names = self.output_names
         return dict(zip(names, self.session.run(names, feeds), strict=True))
 
     def batched(self, inline_below_ms: float = INLINE_BELOW_MS, **options: Any) -> Batcher:
