@@ -171,7 +171,9 @@ RAYSERVE = Peer(
             import handler
 
 
-            @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 1})
+            @serve.deployment(
+                num_replicas=1, max_ongoing_requests=64, ray_actor_options={"num_cpus": 1}
+            )
             class Tabular:
                 def __init__(self) -> None:
                     self.sess = handler.session("{model}")
