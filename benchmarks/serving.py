@@ -344,6 +344,7 @@ def tabular(work: Path, model: Path, x: np.ndarray, seconds: int, peers: bool) -
             finally:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+                peer.cleanup()
         except Exception as exc:  # recorded, never silently dropped
             log = work / peer.name / "server.log"
             tail = log.read_text(errors="replace")[-600:] if log.exists() else ""

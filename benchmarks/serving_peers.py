@@ -49,6 +49,7 @@ class Peer:
     files: dict[str, str]  # file name -> text; {model} and {port} are filled in
     command: list[str]  # run in the work folder with the venv's bin first on PATH
     start_timeout_s: float = 90.0
+    stop: list[str] | None = None  # run after the server is killed (processes it spawned)
 
     def venv(self) -> Path:
         return CACHE / self.name
@@ -72,6 +73,11 @@ class Peer:
         return ", ".join(
             line for line in freeze if line.split("==")[0].lower().replace("_", "-") in wanted
         )
+
+    def cleanup(self) -> None:
+        if self.stop:
+            command = [str(self.venv() / "bin" / self.stop[0]), *self.stop[1:]]
+            subprocess.run(command, capture_output=True, check=False, timeout=120)
 
     def start(self, work: Path, model: Path, port: int) -> subprocess.Popen[bytes]:
         folder = work / self.name
@@ -192,6 +198,7 @@ RAYSERVE = Peer(
     },
     ["python", "app.py"],
     start_timeout_s=180.0,
+    stop=["ray", "stop", "--force"],  # Ray's actors live outside the server's process group
 )
 
 PEERS = [MLSERVER, BENTOML, RAYSERVE]
