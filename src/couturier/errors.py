@@ -4,7 +4,8 @@ The hierarchy::
 
     CouturierError                      500  the base class, never raised itself
     ├── InvalidInputError               422  a value broke a rule: field, rule and fix
-    │   └── InvalidParameterError       422  an impossible parameter (count, rate, scenario name)
+    │   ├── InvalidParameterError       422  an impossible parameter (count, rate, scenario name)
+    │   └── PayloadTooLargeError        413  a request body over the server's limit
     ├── UnauthorizedError               401  an admin route without the right token
     ├── ForbiddenError                  403  an admin route while admin routes are off
     ├── NotFoundError                   404  an unknown model, version, alias, run or entity
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidParameterError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "SettingsError",
     "UnauthorizedError",
 ]
@@ -74,6 +76,12 @@ class UnauthorizedError(CouturierError):
 
 class ForbiddenError(CouturierError):
     http_status = 403
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body over the server's limit."""
+
+    http_status = 413
 
 
 class NotFoundError(CouturierError):

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,16 +32,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from couturier import __version__
 from couturier.errors import CouturierError
 from couturier.registry import ModelRegistry
 from couturier.serving._admin import admin_router
 from couturier.serving._batching import OverloadedError
-from couturier.serving._infer import InferEndpoint, openapi_paths
+from couturier.serving._infer import MAX_BODY_BYTES, InferEndpoint, openapi_paths, too_large
 from couturier.serving._metrics import Metrics
 from couturier.serving._predictions import PredictionLog
-from couturier.serving._problems import PROBLEM, problem_bytes, validation_problem
+from couturier.serving._problems import (
+    PROBLEM,
+    answer,
+    problem,
+    problem_bytes,
+    validation_problem,
+)
 from couturier.serving._repository import ModelRepository
 
 __all__ = ["create_app"]
@@ -106,6 +114,55 @@ class Routing:
     seed: int | None = None  # for tests: a reproducible draw
 
 
+class _Service(FastAPI):
+    """FastAPI, with the infer routes answered ahead of its middleware stack and router, and
+    one body limit for every route."""
+
+    infer: InferEndpoint | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.infer is not None and await self.infer.handle(scope, receive, send):
+            return
+        if scope["type"] == "http":
+            limit = self.max_body_bytes
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            size = int(declared) if declared.isdigit() else 0
+            if not declared and scope["method"] in ("POST", "PUT", "PATCH"):
+                # a chunked body: read it here, counting, and hand it on whole
+                receive, size = await _buffered(receive, limit)
+            if size > limit:
+                status, headers, body = problem_bytes(too_large(size, limit))
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await super().__call__(scope, receive, send)
+
+
+async def _buffered(receive: Any, limit: int) -> tuple[Any, int]:
+    """Read a body of unknown length up to just past ``limit``; a receive that replays it."""
+    chunks, size = [], 0
+    while size <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive, size  # the client went away: let the app see it
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if sent:
+            return await receive()  # after the body: disconnects
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay, size
+
+
 def create_app(
     repository: ModelRepository,
     *,
@@ -118,6 +175,7 @@ def create_app(
     routing: Routing | None = None,
     admin_token: str | None = None,
     shadow_log: PredictionLog | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The service over ``repository``.
 
@@ -126,6 +184,7 @@ def create_app(
     (hot swap, ``ModelRepository.follow``; ``follow=False`` turns that off) and the admin
     routes can reload and move aliases. ``admin_token``: the bearer token of the admin routes
     (None: they answer 403). ``shadow_log``: where shadow comparisons are written.
+    ``max_body_bytes``: the largest request body on any route (413 beyond).
     """
     defaults = batching or Batching()
     per_model: dict[str, Batching] = {}  # changed at run time by PUT /admin/.../batching
@@ -161,7 +220,7 @@ def create_app(
             stop.set()
             client.close()
 
-    app = FastAPI(
+    app = _Service(
         title="couturier",
         version=__version__,
         description="Open Inference Protocol (KServe v2) for couturier's registered models.",
@@ -170,6 +229,7 @@ def create_app(
         # when none is configured; the service's metrics are Prometheus (GET /metrics)
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.max_body_bytes = max_body_bytes
     app.state.repository = repository
     app.state.metrics = metrics  # domain routes count their decisions here
     for name in repository.names():
@@ -181,6 +241,16 @@ def create_app(
             metrics.shed.labels(request.path_params.get("name", "")).inc()
         return _response(problem_bytes(exc))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # unknown routes (404), wrong methods (405)...
+        title = HTTPStatus(exc.status_code).phrase.replace(" ", "")
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no route {request.url.path}; the routes are listed at /docs"
+        status, _, body = answer(problem(exc.status_code, title, detail))
+        return Response(body, status_code=status, media_type=PROBLEM, headers=exc.headers)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         return _response(validation_problem(list(exc.errors())))
@@ -191,15 +261,15 @@ def create_app(
         return _response(problem_bytes(None))
 
     app.add_middleware(_Observe, metrics=metrics)
-    # the infer routes, answered ahead of FastAPI's router (the outermost middleware)
-    app.add_middleware(
-        InferEndpoint,
+    # the infer routes, answered before FastAPI sees the request (_Service.__call__)
+    app.infer = InferEndpoint(
         repository=repository,
         batching=limits,
         metrics=metrics,
         canary_share=lambda: routing.canary_share,
         shadow_log=shadow_log,
         seed=routing.seed,
+        max_body_bytes=max_body_bytes,
     )
     app.include_router(admin_router(repository, limits, admin_token, registry))
 

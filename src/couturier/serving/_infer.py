@@ -1,9 +1,10 @@
 """``POST /v2/models/{name}[/versions/{v}]/infer`` as a plain ASGI endpoint.
 
-The infer routes are the hot path, so they do not go through FastAPI's router: a request
-whose method and path match is answered here, ahead of FastAPI, and everything else passes
-on to it. FastAPI's routing, dependency solving and exception middleware cost more than the
-whole model call for a small tabular model (a cProfile of 3,000 single-row requests put them
+The infer routes are the hot path, so they do not go through FastAPI: the service's
+``__call__`` hands every request to :meth:`InferEndpoint.handle` first, which answers those
+whose method and path match, and everything else goes on to FastAPI. FastAPI's routing,
+dependency solving and exception middleware cost more than the whole model call for a small
+tabular model (a cProfile of 3,000 single-row requests put them
 first; ``docs/serving.md`` has the throughput before and after). The routes still appear in
 the OpenAPI document (``openapi_paths``).
 
@@ -30,7 +31,7 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from couturier.errors import CouturierError, InvalidInputError
+from couturier.errors import CouturierError, InvalidInputError, PayloadTooLargeError
 from couturier.serving._batching import OverloadedError
 from couturier.serving._problems import problem_bytes, validation_problem
 from couturier.serving._tensors import InferRequest, to_array, to_binary_output, to_output
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from couturier.serving._predictions import PredictionLog
     from couturier.serving._repository import LoadedVersion, ModelRepository
 
-__all__ = ["InferEndpoint", "openapi_paths"]
+__all__ = ["MAX_BODY_BYTES", "InferEndpoint", "openapi_paths", "too_large"]
 
 log = logging.getLogger("couturier.serving")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -49,8 +50,9 @@ Outputs = dict[str, np.ndarray]
 _PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 ROUTE = "/v2/models/{name}/infer"
 VERSION_ROUTE = "/v2/models/{name}/versions/{version}/infer"
-#: Largest request body, compressed or not (64 photos of 96 x 96 x 3 as JSON are ~7 MB).
-MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Largest request body, compressed or not, by default: four 8 MiB photos in base64 fit
+#: (/v1/authenticate); 64 photos of 96 x 96 x 3 as JSON tensors are ~7 MB.
+MAX_BODY_BYTES = 48 * 1024 * 1024
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -62,7 +64,7 @@ class _RefusedError(Exception):
 
 
 class InferEndpoint:
-    """ASGI middleware: answers the infer routes itself, passes everything else to ``app``.
+    """Answers the infer routes; :meth:`handle` says whether a request was one.
 
     An unversioned request goes to the model's default version, or, for ``canary_share`` of
     them, to its canary when it has one; when it has a shadow, the same inputs are run by the
@@ -72,15 +74,15 @@ class InferEndpoint:
 
     def __init__(
         self,
-        app: Any,
         repository: ModelRepository,
         batching: Callable[[str], Batching],
         metrics: Metrics,
         canary_share: Callable[[], float] = lambda: 0.0,
         shadow_log: PredictionLog | None = None,
         seed: int | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
-        self.app = app
+        self.max_body_bytes = max_body_bytes
         self.repository = repository
         self.batching = batching
         self.metrics = metrics
@@ -91,13 +93,14 @@ class InferEndpoint:
         self._counted: dict[tuple[str, str, int], Any] = {}  # prometheus children, by label
         self._timed: dict[tuple[str, str, int], Any] = {}
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Send) -> bool:
+        """Answer the request if it is an infer request; False (untouched) otherwise."""
         if scope["type"] == "http" and scope["method"] == "POST":
             match = _PATH.fullmatch(scope["path"])
             if match is not None:
                 await self._answer(match.group(1), match.group(2), scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return True
+        return False
 
     async def _answer(
         self, name: str, version: str | None, scope: dict[str, Any], receive: Any, send: Send
@@ -106,7 +109,7 @@ class InferEndpoint:
         route = ROUTE if version is None else VERSION_ROUTE
         try:
             asked = dict(scope["headers"])  # ASGI servers send header names lower-cased
-            body = await _read_body(asked.get(b"content-length"), receive)
+            body = await _read_body(asked.get(b"content-length"), receive, self.max_body_bytes)
             status, headers, payload = await self.infer(name, version, body, asked)
         except _RefusedError as refused:
             status, headers, payload = refused.status, refused.headers, refused.body
@@ -188,7 +191,7 @@ class InferEndpoint:
                 loaded = canary
             shadow = self.repository.role(name, "shadow")
             self.metrics.routed.labels(name, "canary" if loaded is canary else "default").inc()
-        request, binary = _parse(body, headers)
+        request, binary = _parse(body, headers, self.max_body_bytes)
         declared = loaded.declared
         raw = _binary_parts(request, binary)
         feeds = {
@@ -248,41 +251,37 @@ def _listed(outputs: Outputs) -> dict[str, Any]:
     return {k: to_output(k, v)["data"] for k, v in outputs.items()}
 
 
-async def _read_body(declared: bytes | None, receive: Any) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large(int(declared))
+async def _read_body(declared: bytes | None, receive: Any, limit: int) -> bytes:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large(size)
+        if size > limit:
+            raise too_large(size, limit)
         chunks.append(chunk)
         if not message.get("more_body"):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _too_large(size: int) -> _RefusedError:
-    status, headers, body = problem_bytes(
-        InvalidInputError(
-            f"the request body is {size:,} bytes or more; the limit is {MAX_BODY_BYTES:,}; "
-            "send fewer rows per request, or the binary tensor extension",
-            field="body",
-        ),
-        status=413,
+def too_large(size: int, limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the request body is {size:,} bytes or more; the limit is {limit:,}; send less "
+        "(fewer rows or photos per request; the binary tensor extension for tensors)",
+        field="body",
     )
-    return _RefusedError(status, body, headers)
 
 
-def _parse(body: bytes, headers: dict[bytes, bytes]) -> tuple[InferRequest, memoryview]:
+def _parse(body: bytes, headers: dict[bytes, bytes], limit: int) -> tuple[InferRequest, memoryview]:
     """The JSON part as an InferRequest, and the binary part (empty without the extension)."""
     encoding = headers.get(b"content-encoding", b"identity").lower()
     if encoding in (b"gzip", b"deflate"):
         try:  # gzip: a gzip header; deflate: a zlib stream (what tritonclient sends)
             body = zlib.decompressobj(wbits=31 if encoding == b"gzip" else 15).decompress(
-                body, MAX_BODY_BYTES + 1
+                body, limit + 1
             )
         except zlib.error:
             raise InvalidInputError(
@@ -290,8 +289,8 @@ def _parse(body: bytes, headers: dict[bytes, bytes]) -> tuple[InferRequest, memo
                 "compress it again",
                 field="body",
             ) from None
-        if len(body) > MAX_BODY_BYTES:
-            raise _too_large(len(body))
+        if len(body) > limit:
+            raise too_large(len(body), limit)
     elif encoding != b"identity":
         raise InvalidInputError(
             f"Content-Encoding {encoding.decode(errors='replace')!r} is not supported; "

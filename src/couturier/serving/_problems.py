@@ -11,7 +11,7 @@ from typing import Any
 
 from couturier.errors import CouturierError
 
-__all__ = ["PROBLEM", "problem", "problem_bytes", "validation_problem"]
+__all__ = ["PROBLEM", "answer", "problem", "problem_bytes", "validation_problem"]
 
 PROBLEM = "application/problem+json"
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -28,7 +28,8 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any
     }
 
 
-def _answer(body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> Answer:
+def answer(body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> Answer:
+    """Status, headers and bytes of a problem body."""
     return (
         body["status"],
         [(b"content-type", PROBLEM.encode()), *(headers or [])],
@@ -39,7 +40,7 @@ def _answer(body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = No
 def problem_bytes(exc: CouturierError | None, *, status: int | None = None) -> Answer:
     """Status, headers and body for ``exc`` (None: an unexpected failure, already logged)."""
     if exc is None:
-        return _answer(problem(500, "InternalError", "the server failed; the error was logged"))
+        return answer(problem(500, "InternalError", "the server failed; the error was logged"))
     described = exc.to_problem()
     extra = {k: v for k, v in described.items() if k not in ("type", "title", "status", "detail")}
     body = problem(status or exc.http_status, described["title"], exc.message, **extra)
@@ -47,14 +48,14 @@ def problem_bytes(exc: CouturierError | None, *, status: int | None = None) -> A
     headers = (
         [] if retry_after is None else [(b"retry-after", str(max(1, round(retry_after))).encode())]
     )
-    return _answer(body, headers)
+    return answer(body, headers)
 
 
 def validation_problem(errors: list[Any]) -> Answer:
     """The first schema error of a request body (pydantic's ``errors()``), as a 422."""
     first = errors[0] if errors else {"loc": (), "msg": "invalid"}
     where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
-    return _answer(
+    return answer(
         problem(
             422,
             "InvalidInputError",

@@ -395,12 +395,8 @@ def test_bad_binary_requests_are_refused_with_the_rule(
     assert words in r.json()["detail"]
 
 
-def test_compressed_and_oversized_bodies(
-    served: tuple[str, bytes], world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_compressed_and_oversized_bodies(served: tuple[str, bytes], world: World) -> None:
     import gzip
-
-    from couturier.serving import _infer
 
     url, _ = served
     body = json.dumps(_infer_body(world.x[:2])).encode()
@@ -418,15 +414,52 @@ def test_compressed_and_oversized_bodies(
         f"{url}/v2/models/{NAME}/infer", data=body, headers={"Content-Encoding": "br"}
     )
     assert brotli.status_code == 422 and "send identity, gzip or deflate" in brotli.json()["detail"]
-    monkeypatch.setattr(_infer, "MAX_BODY_BYTES", 100)
-    big = requests.post(f"{url}/v2/models/{NAME}/infer", data=body)
-    assert big.status_code == 413 and "the limit is 100" in big.json()["detail"]
-    bomb = requests.post(
-        f"{url}/v2/models/{NAME}/infer",
-        data=gzip.compress(b" " * 10_000),
-        headers={"Content-Encoding": "gzip"},
-    )
-    assert bomb.status_code == 413  # the limit holds after decompression too
+
+
+def test_bodies_over_the_limit_and_unknown_routes_get_problems(
+    world: World, tmp_path: Path
+) -> None:
+    import gzip
+
+    registry = ModelRegistry(Settings(home=tmp_path / "home"))
+    try:
+        v = register(registry, NAME, world.model(), world)
+        loaded = registry.load(NAME, v.version)
+    finally:
+        registry.close()
+    repository = ModelRepository()
+    repository.add(LoadedVersion.from_onnx(NAME, v.version, loaded.onnx_model, loaded.spec, 1))
+    app = create_app(repository, max_body_bytes=1000, admin_token="t")
+    body = json.dumps(_infer_body(world.x[:40])).encode()
+    assert len(body) > 1000
+    with _serve(app) as url:
+        big = requests.post(f"{url}/v2/models/{NAME}/infer", data=body)
+        assert big.status_code == 413 and "the limit is 1,000" in big.json()["detail"]
+        bomb = requests.post(
+            f"{url}/v2/models/{NAME}/infer",
+            data=gzip.compress(b" " * 10_000),
+            headers={"Content-Encoding": "gzip"},
+        )
+        assert bomb.status_code == 413  # the limit holds after decompression too
+        # FastAPI's routes: the same limit, the same problem bodies
+        admin = requests.put(
+            f"{url}/admin/models/{NAME}/batching",
+            data=b'{"max_batch": 8' + b" " * 2000 + b"}",
+            headers={"Authorization": "Bearer t", "Content-Type": "application/json"},
+        )
+        assert admin.status_code == 413, admin.text
+        assert admin.headers["content-type"].startswith("application/problem+json")
+        chunked = requests.put(  # no content-length: counted as it arrives
+            f"{url}/admin/models/{NAME}/batching",
+            data=iter([b'{"max_batch": 8', b" " * 1500, b"}"]),
+            headers={"Authorization": "Bearer t", "Content-Type": "application/json"},
+        )
+        assert chunked.status_code == 413 and chunked.json()["field"] == "body", chunked.text
+        missing = requests.get(f"{url}/v3/nothing")
+        assert missing.status_code == 404 and "/docs" in missing.json()["detail"]
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        wrong = requests.delete(f"{url}/v2/health/live")
+        assert wrong.status_code == 405 and wrong.json()["status"] == 405
 
 
 def test_openapi_documents_the_infer_routes(served: tuple[str, bytes]) -> None:
