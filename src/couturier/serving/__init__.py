@@ -8,7 +8,7 @@
 
 from couturier.serving._app import Batching, Routing, create_app
 from couturier.serving._batching import Batcher, OverloadedError
-from couturier.serving._predictions import PredictionLog, read_predictions
+from couturier.serving._predictions import PredictionLog, PredictionSink, read_predictions
 from couturier.serving._repository import LoadedVersion, ModelRepository
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "ModelRepository",
     "OverloadedError",
     "PredictionLog",
+    "PredictionSink",
     "Routing",
     "create_app",
     "read_predictions",

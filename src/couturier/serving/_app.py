@@ -41,7 +41,7 @@ from couturier.serving._admin import admin_router
 from couturier.serving._batching import OverloadedError
 from couturier.serving._infer import MAX_BODY_BYTES, InferEndpoint, openapi_paths, too_large
 from couturier.serving._metrics import Metrics
-from couturier.serving._predictions import PredictionLog
+from couturier.serving._predictions import PredictionSink
 from couturier.serving._problems import (
     PROBLEM,
     answer,
@@ -174,7 +174,7 @@ def create_app(
     routers: list[Any] | None = None,
     routing: Routing | None = None,
     admin_token: str | None = None,
-    shadow_log: PredictionLog | None = None,
+    shadow_log: PredictionSink | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The service over ``repository``.

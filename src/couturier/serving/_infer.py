@@ -39,7 +39,7 @@ from couturier.serving._tensors import InferRequest, to_array, to_binary_output,
 if TYPE_CHECKING:
     from couturier.serving._app import Batching
     from couturier.serving._metrics import Metrics
-    from couturier.serving._predictions import PredictionLog
+    from couturier.serving._predictions import PredictionSink
     from couturier.serving._repository import LoadedVersion, ModelRepository
 
 __all__ = ["MAX_BODY_BYTES", "InferEndpoint", "openapi_paths", "too_large"]
@@ -78,7 +78,7 @@ class InferEndpoint:
         batching: Callable[[str], Batching],
         metrics: Metrics,
         canary_share: Callable[[], float] = lambda: 0.0,
-        shadow_log: PredictionLog | None = None,
+        shadow_log: PredictionSink | None = None,
         seed: int | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:

@@ -14,8 +14,9 @@ one of two durabilities:
 
 A crash can leave at most one torn last line, which :func:`read_predictions` skips.
 
-Monitoring reads these files; a production sink (a queue, a table) implements the same
-``append`` and ``close``.
+Monitoring reads these files. Anything that implements :class:`PredictionSink` (``append``
+returning once the record is safe, and ``close``) can take the log's place: a queue or a table
+in production.
 """
 
 from __future__ import annotations
@@ -27,12 +28,24 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["PredictionLog", "read_predictions"]
+__all__ = ["PredictionLog", "PredictionSink", "read_predictions"]
+
+
+@runtime_checkable
+class PredictionSink(Protocol):
+    """Where served predictions go. ``append`` returns once the record is as safe as the sink
+    promises (the answer is sent after it); ``close`` flushes and releases."""
+
+    async def append(self, record: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class PredictionLog:
+    """The local sink: daily JSON-lines files (see the module's docstring)."""
+
     def __init__(self, folder: str | Path, *, fsync: bool = False) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from couturier.serving import (
     LoadedVersion,
     ModelRepository,
     PredictionLog,
+    PredictionSink,
     Routing,
     create_app,
     read_predictions,
@@ -107,7 +109,19 @@ def test_a_failing_shadow_fails_no_request(three: Settings, world: World, tmp_pa
 
     shadow.session = Broken()
     repository.set_role(NAME, "shadow", shadow)
-    log = PredictionLog(tmp_path / "shadow")
+
+    class Collected:  # any PredictionSink will do: here, a list
+        def __init__(self) -> None:
+            self.records: list[dict[str, Any]] = []
+
+        async def append(self, record: dict[str, Any]) -> None:
+            self.records.append(record)
+
+        def close(self) -> None:
+            pass
+
+    log = Collected()
+    assert isinstance(log, PredictionSink)
     with _serve(create_app(repository, shadow_log=log, follow=False)) as url:
         assert set(_version_counts(url, world, 20)) == {"1"}
         deadline = time.time() + 10

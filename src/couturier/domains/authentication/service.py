@@ -39,7 +39,7 @@ from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
 from couturier.errors import CouturierError, InvalidInputError
 from couturier.marketplace._catalog import CATEGORIES
 from couturier.marketplace._flaws import VIEWS
-from couturier.serving import PredictionLog
+from couturier.serving import PredictionLog, PredictionSink
 
 __all__ = ["AuthenticateRequest", "AuthenticationService", "Listing", "router"]
 
@@ -92,7 +92,7 @@ class AuthenticationService:
         feature_timeout_s: float = 0.05,
         retrieval_timeout_s: float = 0.05,
         threads: int = 2,
-        log: PredictionLog | None = None,
+        log: PredictionSink | None = None,
     ) -> None:
         self.graph = graph
         self.reader = reader  # couturier.features.OnlineReader
