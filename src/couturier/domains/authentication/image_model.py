@@ -36,14 +36,16 @@ import io
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from couturier.errors import InvalidInputError
 from couturier.marketplace._catalog import MAX_BRANDS
 from couturier.marketplace._flaws import VIEWS
-from couturier.registry import ModelPackage
+
+if TYPE_CHECKING:  # the registry (MLflow) is needed to package a model, not to train one
+    from couturier.registry import ModelPackage
 
 __all__ = [
     "EMBEDDING_DIM",
@@ -103,6 +105,7 @@ class ImageTrainConfig:
     widths: tuple[int, int, int, int, int] = (24, 32, 64, 96, 128)
     seed: int = 7
     threads: int | None = None  # torch intra-op threads (None: torch's default)
+    device: str = "cpu"  # where torch trains: "cuda" on a machine with a GPU
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or not 32 <= self.crop <= 96:
@@ -234,9 +237,13 @@ def train_image_model(
             "validation; simulate more listings or a higher prevalence",
             field="photos",
         )
+    device = torch.device(config.device)
     x_all = torch.from_numpy(np.ascontiguousarray(images))
     c_all = torch.from_numpy(np.asarray(contexts, dtype=np.int64))
-    net = _build(config)
+    y_all = torch.from_numpy(y)
+    if device.type != "cpu":  # the photos go over once; batches are cut where they live
+        x_all, c_all, y_all = x_all.to(device), c_all.to(device), y_all.to(device)
+    net = _build(config).to(device)
     per_epoch = min(
         config.max_photos_per_epoch, len(pos) + int(len(pos) * config.negatives_per_positive)
     )
@@ -265,13 +272,14 @@ def train_image_model(
         for k in range(0, len(chosen) - config.batch_size + 1, config.batch_size):
             if step >= steps:
                 break
-            idx = torch.from_numpy(chosen[k : k + config.batch_size])
+            idx = torch.from_numpy(chosen[k : k + config.batch_size]).to(device)
             i, j = rng.integers(0, 96 - config.crop + 1, size=2)
             x = x_all[idx, i : i + config.crop, j : j + config.crop].float()
-            x = x * torch.exp(config.brightness_jitter * torch.randn(len(idx), 1, 1, 1))
+            jitter = torch.randn(len(idx), 1, 1, 1, device=device)
+            x = x * torch.exp(config.brightness_jitter * jitter)
             pooled = net.encode(x)
             logit, _ = net.head(pooled, c_all[idx])
-            loss = F.binary_cross_entropy_with_logits(logit, torch.from_numpy(y[idx.numpy()]))
+            loss = F.binary_cross_entropy_with_logits(logit, y_all[idx])
             if config.house_loss_weight:
                 house = torch.div(c_all[idx], len(VIEWS), rounding_mode="floor")
                 loss = loss + config.house_loss_weight * F.cross_entropy(net.house(pooled), house)
@@ -306,7 +314,7 @@ def train_image_model(
         elif epoch - best[1] >= config.patience:
             break
     net.load_state_dict(best[2])
-    net.eval()
+    net.to("cpu").eval()  # exported and served on CPU
     return TrainedImageModel(net, best[1], history, time.perf_counter() - started)
 
 
@@ -317,8 +325,8 @@ def _score(net: Any, x_all: Any, c_all: Any, idx: np.ndarray, batch: int = 512) 
     out = []
     with torch.no_grad():
         for k in range(0, len(idx), batch):
-            rows = torch.from_numpy(idx[k : k + batch])
-            out.append(net(x_all[rows], c_all[rows])[0].numpy())
+            rows = torch.from_numpy(idx[k : k + batch]).to(x_all.device)
+            out.append(net(x_all[rows], c_all[rows])[0].cpu().numpy())
     return np.concatenate(out) if out else np.empty(0, np.float32)
 
 
@@ -446,6 +454,8 @@ def package(
     serving_variant: str,
 ) -> ModelPackage:
     """The fp32 model for the registry, with its int8 variant beside it as an artifact."""
+    from couturier.registry import ModelPackage
+
     return ModelPackage(
         name=MODEL_NAME,
         onnx_model=fp32,
