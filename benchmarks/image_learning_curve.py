@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--budget-s", type=float, default=float("inf"), help="no new size after")
+    parser.add_argument("--widths", help="channels of the five conv stages, e.g. 48,64,128,192,256")
     args = parser.parse_args()
     from concurrent.futures import ProcessPoolExecutor
 
@@ -75,7 +76,13 @@ def main() -> None:
     from couturier.marketplace import Marketplace, SimulationConfig, simulate
 
     image_model = _image_model()
-    result: dict[str, Any] = {"listings": args.listings, "device": args.device, "runs": []}
+    result: dict[str, Any] = {
+        "listings": args.listings,
+        "device": args.device,
+        "widths": args.widths or "default",
+        "epochs": args.epochs,
+        "runs": [],
+    }
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="couturier-curve-"))
     config = SimulationConfig.of(listings=args.listings, seed=args.seed)
@@ -130,8 +137,13 @@ def main() -> None:
         first = max(0, valid_start - size)
         rows = np.flatnonzero((at >= first) & (at < hold_start))
         valid = at[rows] >= valid_start
+        widths = {"widths": tuple(int(w) for w in args.widths.split(","))} if args.widths else {}
         cfg = image_model.ImageTrainConfig(
-            epochs=args.epochs, patience=args.patience, device=args.device, seed=args.seed
+            epochs=args.epochs,
+            patience=args.patience,
+            device=args.device,
+            seed=args.seed,
+            **widths,
         )
         t0 = time.perf_counter()
         trained = image_model.train_image_model(
