@@ -93,8 +93,7 @@ def main() -> None:
 
     listings = market.read("listings", ["listing_id", "brand_id", "created_at"])
     listings = listings.sort_values("created_at", kind="stable").reset_index(drop=True)
-    truth = market.read("truth", ["listing_id", "is_counterfeit", "oracle_p_counterfeit"])
-    truth = truth.set_index("listing_id").loc[listings["listing_id"]]
+    truth = market.read("truth").set_index("listing_id").loc[listings["listing_id"]]
     n = len(listings)
     hold_start, valid_start = int(n * 0.8), int(n * 0.75)
     t0 = time.perf_counter()
@@ -152,6 +151,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         scores = _holdout_scores(trained.net, images[hold], contexts[hold], args.device)
         best, y = image_model.listing_max(owner[hold], scores, label[hold])
+        flaws = _recall_by_flaw(best, y, truth.loc[np.unique(owner[hold])])
         run = {
             "train_listings": int(valid_start - first),
             "train_counterfeit_photos": int(label[rows][~valid].sum()),
@@ -159,12 +159,36 @@ def main() -> None:
             "valid_pr_auc": round(max(h["valid_listing_pr_auc"] for h in trained.history), 4),
             "holdout_pr_auc": round(float(average_precision_score(y, best)), 4),
             "train_seconds": round(seconds, 1),
+            **flaws,
         }
         result["runs"].append(run)
         print("size", size, run, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=1))
+
+
+def _recall_by_flaw(best: np.ndarray, y: np.ndarray, truth: Any) -> dict[str, Any]:
+    """Recall at 1% FPR of the listing scores, overall and per flaw kind by size (terciles of
+    the flaw's magnitude among the counterfeits): which flaws the photos give away.
+    ``truth`` rows are the listings in ``listing_max``'s order (sorted ids)."""
+    import pandas as pd
+
+    threshold = np.quantile(best[y == 0], 0.99)
+    fakes = truth[y == 1].copy()
+    fakes["flagged"] = best[y == 1] > threshold
+    by_flaw: dict[str, dict[str, float]] = {}
+    for column in [c for c in truth.columns if c.startswith("flaw_")]:
+        size = fakes[column].astype(float).abs()
+        if size.max() <= 0:
+            continue
+        third = pd.qcut(size, 3, labels=["small", "mid", "large"], duplicates="drop")
+        recall = fakes.groupby(third, observed=True)["flagged"].mean()
+        by_flaw[column] = {str(k): round(float(v), 3) for k, v in recall.items()}
+    return {
+        "recall_at_1pct_fpr": round(float(fakes["flagged"].mean()), 3),
+        "recall_by_flaw": by_flaw,
+    }
 
 
 def _holdout_scores(net: Any, images: np.ndarray, contexts: np.ndarray, device: str) -> np.ndarray:
