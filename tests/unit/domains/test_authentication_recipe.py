@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -359,11 +360,19 @@ def test_a_reference_search_over_its_budget_is_skipped_and_says_so(
     graph = AuthenticationGraph.from_registry(trained.registry, "champion")
     request = AuthenticateRequest(**_listing_request(market, index=-3))
     photos = AuthenticationService.from_base64(request)
+    slow_graph = AuthenticationGraph.from_registry(trained.registry, "champion")
+    search = slow_graph.references.search
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # a search far over its 20 ms budget
+        return search(*args, **kwargs)
+
+    slow_graph.references.search = slow  # type: ignore[method-assign]
     skipped = AuthenticationService(
-        graph, OnlineReader(trained.repo), feature_timeout_s=5.0, retrieval_timeout_s=0.0
+        slow_graph, OnlineReader(trained.repo), feature_timeout_s=5.0, retrieval_timeout_s=0.02
     )
     out = asyncio.run(skipped.authenticate(request, photos))
-    assert "reference search slower than 0 ms" in out["degraded"]["retrieval"]
+    assert "reference search slower than 20 ms" in out["degraded"]["retrieval"]
     assert out["evidence"] == []
     base_rate = graph.references.base_rate
     assert all(p["retrieval_score"] == pytest.approx(base_rate) for p in out["photos"])

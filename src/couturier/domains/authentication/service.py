@@ -2,13 +2,16 @@
 
 The stages, with their times in the answer (``latency_ms``)::
 
-    decode photos ─┬─> image model (thread) ────────────────┐
-                   └─> online features (thread, timeout) ───┴─> retrieval -> listing model
-                                                                 -> fusion -> decision
+    online features (thread, budget) ──────────────────────────────────────┐
+    decode photos ──> image model ──> reference search (thread, budget) ───┴─> listing model
+                                                                             -> fusion -> decision
 
-Features and the image model run concurrently. When the online store is down or slower than
-``feature_timeout_s``, the listing is scored on the features' declared defaults and the answer
-says so in ``degraded``; the photos still speak. Bad input is refused before any model runs:
+The feature read starts first (it needs only the ids) and runs beside the photos' decoding,
+the image model and the reference search, which follows the image model in the same worker
+thread. When the online store is down or slower than ``feature_timeout_s``, the listing is
+scored on the features' declared defaults and the answer says so in ``degraded``; when the
+search is slower than ``retrieval_timeout_s`` it is skipped, likewise. The photos still speak.
+Bad input is refused before any model runs:
 ``photos[2].data`` is not base64, not an image, too large; ``photos`` has 0 or 5 items; a view
 or a category nobody knows.
 
@@ -132,15 +135,19 @@ class AuthenticationService:
             images[i] = decode_photo(raw, field=where)
         return images
 
-    def _features(self, request: Listing) -> tuple[dict[str, Any], str | None]:
+    def _features(self, request: Listing) -> tuple[dict[str, Any], str | None, float]:
+        """The listing's online features, why they are defaults if they are, and the seconds
+        the read took."""
+        t = time.perf_counter()
         keys = request.entity_keys()
         try:
             got = self.reader.get([keys])
         except CouturierError as exc:  # the store is down: declared defaults, and say so
-            return self.reader.defaults([keys]).rows[0], f"online store unavailable: {exc}"
+            down = f"online store unavailable: {exc}"
+            return self.reader.defaults([keys]).rows[0], down, time.perf_counter() - t
         missing = [name for name, flags in got.defaulted.items() if flags[0]]
         note = f"no online features for {', '.join(sorted(missing))}: defaults" if missing else None
-        return got.rows[0], note
+        return got.rows[0], note, time.perf_counter() - t
 
     async def authenticate(
         self, request: Listing, photos: list[tuple[str, bytes, str]]
@@ -154,15 +161,40 @@ class AuthenticationService:
             )
         views = [view for view, _, _ in photos]
         contexts = image_model.context_codes([request.brand_id] * len(photos), views)
-        images = self._decode(photos)
-        decoded = time.perf_counter()
         loop = asyncio.get_running_loop()
-        image_task = loop.run_in_executor(self._pool, self.graph.image_outputs, images, contexts)
+        # the feature read needs only the ids: it starts before the photos are decoded
         feature_task = loop.run_in_executor(self._pool, self._features, request)
-        degraded: dict[str, str] = {}
         try:
-            row, note = await asyncio.wait_for(
-                asyncio.shield(feature_task), timeout=self.feature_timeout_s
+            images = self._decode(photos)
+        except BaseException:
+            _quiet(feature_task)
+            raise
+        decoded = time.perf_counter()
+        # the reference search follows the image model in the same worker, with no hop back
+        # to the loop in between; the loop gets the image outputs as soon as they exist
+        image_done: asyncio.Future[tuple[np.ndarray, np.ndarray]] = loop.create_future()
+
+        image_s = 0.0  # the image model's own time, in its worker
+
+        def image_then_search() -> Any:
+            nonlocal image_s
+            t = time.perf_counter()
+            try:
+                outputs = self.graph.image_outputs(images, contexts)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(_settle, image_done, None, exc)
+                raise
+            image_s = time.perf_counter() - t
+            loop.call_soon_threadsafe(_settle, image_done, outputs, None)
+            return self.graph.references.search(outputs[1], contexts)
+
+        search = loop.run_in_executor(self._pool, image_then_search)
+        _quiet(search)  # its failure is the image model's, raised through image_done
+        degraded: dict[str, str] = {}
+        waited = time.perf_counter() - started
+        try:
+            row, note, features_s = await asyncio.wait_for(
+                asyncio.shield(feature_task), timeout=max(0.0, self.feature_timeout_s - waited)
             )
             if note:
                 degraded["features"] = note
@@ -171,12 +203,9 @@ class AuthenticationService:
             degraded["features"] = (
                 f"online store slower than {self.feature_timeout_s * 1000:.0f} ms: defaults"
             )
-        features_done = time.perf_counter()
-        logits, embeddings = await image_task
+            features_s = time.perf_counter() - started
+        logits, embeddings = await image_done
         images_done = time.perf_counter()
-        search = loop.run_in_executor(
-            self._pool, self.graph.references.search, embeddings, contexts
-        )
         try:
             neighbours = await asyncio.wait_for(
                 asyncio.shield(search), timeout=self.retrieval_timeout_s
@@ -218,8 +247,8 @@ class AuthenticationService:
             "degraded": degraded,
             "latency_ms": {
                 "decode": round((decoded - started) * 1000, 3),
-                "features": round((features_done - decoded) * 1000, 3),
-                "image_model": round((images_done - decoded) * 1000, 3),
+                "features": round(features_s * 1000, 3),
+                "image_model": round(image_s * 1000, 3),
                 "retrieval_fusion": round((done - images_done) * 1000, 3),
                 "total": round((done - started) * 1000, 3),
             },
@@ -236,6 +265,19 @@ class AuthenticationService:
                 }
             )
         return answer
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if not future.done():
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
+def _quiet(future: asyncio.Future[Any]) -> None:
+    """Retrieve a future's exception when it ends: one nobody awaits must not warn."""
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 def _schema_errors(exc: ValidationError) -> RequestValidationError:
