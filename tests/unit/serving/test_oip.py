@@ -274,9 +274,8 @@ def test_not_ready_until_every_expected_model_is_loaded(tmp_path: Path) -> None:
         assert requests.get(f"{url}/v2/health/live").status_code == 200
 
 
-def test_a_full_queue_answers_503_with_retry_after_at_once(world: World, tmp_path: Path) -> None:
-    from couturier.serving import Batching
-
+def _one_model(world: World, tmp_path: Path) -> ModelRepository:
+    """A repository holding one freshly registered version of the toy model."""
     registry = ModelRegistry(Settings(home=tmp_path / "home"))
     try:
         v = register(registry, NAME, world.model(), world)
@@ -285,6 +284,13 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(world: World, tmp_pat
         registry.close()
     repository = ModelRepository()
     repository.add(LoadedVersion.from_onnx(NAME, v.version, loaded.onnx_model, loaded.spec, 1))
+    return repository
+
+
+def test_a_full_queue_answers_503_with_retry_after_at_once(world: World, tmp_path: Path) -> None:
+    from couturier.serving import Batching
+
+    repository = _one_model(world, tmp_path)
     queued = Batching(max_batch=8, max_queue=0, inline_below_ms=0.0)  # never inline: queued
     app = create_app(repository, batching=queued)
     with _serve(app) as url:
@@ -421,14 +427,7 @@ def test_bodies_over_the_limit_and_unknown_routes_get_problems(
 ) -> None:
     import gzip
 
-    registry = ModelRegistry(Settings(home=tmp_path / "home"))
-    try:
-        v = register(registry, NAME, world.model(), world)
-        loaded = registry.load(NAME, v.version)
-    finally:
-        registry.close()
-    repository = ModelRepository()
-    repository.add(LoadedVersion.from_onnx(NAME, v.version, loaded.onnx_model, loaded.spec, 1))
+    repository = _one_model(world, tmp_path)
     app = create_app(repository, max_body_bytes=1000, admin_token="t")
     body = json.dumps(_infer_body(world.x[:40])).encode()
     assert len(body) > 1000
