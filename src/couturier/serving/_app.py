@@ -35,11 +35,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from couturier import __version__
-from couturier.errors import CouturierError
+from couturier.errors import CouturierError, PayloadTooLargeError
 from couturier.registry import ModelRegistry
 from couturier.serving._admin import admin_router
-from couturier.serving._batching import OverloadedError
-from couturier.serving._infer import MAX_BODY_BYTES, InferEndpoint, openapi_paths, too_large
+from couturier.serving._infer import (
+    MAX_BODY_BYTES,
+    InferEndpoint,
+    check_declared,
+    openapi_paths,
+    read_body,
+)
 from couturier.serving._metrics import Metrics
 from couturier.serving._predictions import PredictionSink
 from couturier.serving._problems import (
@@ -125,42 +130,34 @@ class _Service(FastAPI):
         if self.infer is not None and await self.infer.handle(scope, receive, send):
             return
         if scope["type"] == "http":
-            limit = self.max_body_bytes
-            declared = dict(scope["headers"]).get(b"content-length", b"")
-            size = int(declared) if declared.isdigit() else 0
-            if not declared and scope["method"] in ("POST", "PUT", "PATCH"):
-                # a chunked body: read it here, counting, and hand it on whole
-                receive, size = await _buffered(receive, limit)
-            if size > limit:
-                status, headers, body = problem_bytes(too_large(size, limit))
+            declared = dict(scope["headers"]).get(b"content-length")
+            try:
+                if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                    # a chunked body: read it here, counting, and hand it on whole
+                    body = await read_body(None, receive, self.max_body_bytes)
+                    receive = _replay(body, receive)
+                else:
+                    check_declared(declared, self.max_body_bytes)
+            except PayloadTooLargeError as exc:
+                status, headers, payload = problem_bytes(exc)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await send({"type": "http.response.body", "body": payload})
                 return
         await super().__call__(scope, receive, send)
 
 
-async def _buffered(receive: Any, limit: int) -> tuple[Any, int]:
-    """Read a body of unknown length up to just past ``limit``; a receive that replays it."""
-    chunks, size = [], 0
-    while size <= limit:
-        message = await receive()
-        if message["type"] != "http.request":
-            return receive, size  # the client went away: let the app see it
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
-        if not message.get("more_body"):
-            break
-    body = b"".join(chunks)
+def _replay(body: bytes, receive: Any) -> Any:
+    """A receive that gives ``body`` once, whole, then whatever comes next (a disconnect)."""
     sent = False
 
     async def replay() -> Any:
         nonlocal sent
         if sent:
-            return await receive()  # after the body: disconnects
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return replay, size
+    return replay
 
 
 def create_app(
@@ -237,8 +234,6 @@ def create_app(
 
     @app.exception_handler(CouturierError)
     async def _couturier_error(request: Request, exc: CouturierError) -> Response:
-        if isinstance(exc, OverloadedError):
-            metrics.shed.labels(request.path_params.get("name", "")).inc()
         return _response(problem_bytes(exc))
 
     @app.exception_handler(StarletteHTTPException)
@@ -266,7 +261,7 @@ def create_app(
         repository=repository,
         batching=limits,
         metrics=metrics,
-        canary_share=lambda: routing.canary_share,
+        canary_share=routing.canary_share,
         shadow_log=shadow_log,
         seed=routing.seed,
         max_body_bytes=max_body_bytes,

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from couturier.serving._predictions import PredictionSink
     from couturier.serving._repository import LoadedVersion, ModelRepository
 
-__all__ = ["MAX_BODY_BYTES", "InferEndpoint", "openapi_paths", "too_large"]
+__all__ = ["MAX_BODY_BYTES", "InferEndpoint", "check_declared", "openapi_paths", "read_body"]
 
 log = logging.getLogger("couturier.serving")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -77,7 +77,7 @@ class InferEndpoint:
         repository: ModelRepository,
         batching: Callable[[str], Batching],
         metrics: Metrics,
-        canary_share: Callable[[], float] = lambda: 0.0,
+        canary_share: float = 0.0,
         shadow_log: PredictionSink | None = None,
         seed: int | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
@@ -109,7 +109,7 @@ class InferEndpoint:
         route = ROUTE if version is None else VERSION_ROUTE
         try:
             asked = dict(scope["headers"])  # ASGI servers send header names lower-cased
-            body = await _read_body(asked.get(b"content-length"), receive, self.max_body_bytes)
+            body = await read_body(asked.get(b"content-length"), receive, self.max_body_bytes)
             status, headers, payload = await self.infer(name, version, body, asked)
         except _RefusedError as refused:
             status, headers, payload = refused.status, refused.headers, refused.body
@@ -136,15 +136,17 @@ class InferEndpoint:
         timer.observe(time.perf_counter() - start)
 
     async def _run(self, loaded: LoadedVersion, feeds: dict[str, np.ndarray]) -> Outputs:
-        limits = self.batching(loaded.name)
-        batcher = loaded.batcher or loaded.batched(
-            max_batch=limits.max_batch,
-            max_wait_ms=limits.max_wait_ms,
-            max_queue=limits.max_queue,
-            max_queue_ms=limits.max_queue_ms,
-            inline_below_ms=limits.inline_below_ms,
-            observe=self.metrics.observer(loaded.name),
-        )
+        batcher = loaded.batcher
+        if batcher is None:  # the version's first request: its batcher, with today's limits
+            limits = self.batching(loaded.name)
+            batcher = loaded.batched(
+                max_batch=limits.max_batch,
+                max_wait_ms=limits.max_wait_ms,
+                max_queue=limits.max_queue,
+                max_queue_ms=limits.max_queue_ms,
+                inline_below_ms=limits.inline_below_ms,
+                observe=self.metrics.observer(loaded.name),
+            )
         results = await batcher.submit(feeds)
         if not batcher.inline:
             self.metrics.queue_depth.labels(loaded.name).set(batcher.queued_rows)
@@ -187,7 +189,7 @@ class InferEndpoint:
         shadow = None
         if version is None and self.repository.has_roles(name):
             canary = self.repository.role(name, "canary")
-            if canary is not None and self._random() < self.canary_share():
+            if canary is not None and self._random() < self.canary_share:
                 loaded = canary
             shadow = self.repository.role(name, "shadow")
             self.metrics.routed.labels(name, "canary" if loaded is canary else "default").inc()
@@ -251,9 +253,10 @@ def _listed(outputs: Outputs) -> dict[str, Any]:
     return {k: to_output(k, v)["data"] for k, v in outputs.items()}
 
 
-async def _read_body(declared: bytes | None, receive: Any, limit: int) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large(int(declared), limit)
+async def read_body(declared: bytes | None, receive: Any, limit: int) -> bytes:
+    """The whole request body, or PayloadTooLargeError once it is over ``limit`` bytes, by its
+    declared content-length or as it arrives (chunked, or a length that lies)."""
+    check_declared(declared, limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -265,6 +268,12 @@ async def _read_body(declared: bytes | None, receive: Any, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body"):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def check_declared(declared: bytes | None, limit: int) -> None:
+    """PayloadTooLargeError when the content-length header alone is over ``limit``."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(int(declared), limit)
 
 
 def too_large(size: int, limit: int) -> PayloadTooLargeError:

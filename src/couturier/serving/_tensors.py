@@ -139,28 +139,24 @@ def to_array(
                 field=f"{where}.parameters.binary_data_size",
             )
         flat = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
-        if dtype.kind == "f" and np.isinf(flat).any():
+    else:
+        try:
+            flat = np.asarray(item.data, dtype=dtype).reshape(-1)
+        except (ValueError, TypeError, OverflowError):
             raise InvalidInputError(
-                f"{where} holds infinity; send finite numbers (NaN for missing)",
+                f"{where}.data does not hold {item.datatype} values (numbers, or booleans for "
+                "BOOL)",
+                field=f"{where}.data",
+            ) from None
+        if flat.size != size:
+            raise InvalidInputError(
+                f"{where}.data has {flat.size} values; shape {item.shape} needs {size}",
                 field=f"{where}.data",
             )
-        return flat.reshape(item.shape)
-    try:
-        flat = np.asarray(item.data, dtype=dtype).reshape(-1)
-    except (ValueError, TypeError, OverflowError):
-        raise InvalidInputError(
-            f"{where}.data does not hold {item.datatype} values (numbers, or booleans for BOOL)",
-            field=f"{where}.data",
-        ) from None
-    if flat.size != size:
-        raise InvalidInputError(
-            f"{where}.data has {flat.size} values; shape {item.shape} needs {size}",
-            field=f"{where}.data",
-        )
     # NaN is a legitimate "missing" for tree models; infinity never is
     if dtype.kind == "f" and np.isinf(flat).any():
         raise InvalidInputError(
-            f"{where}.data holds infinity; send finite numbers (NaN or null for missing)",
+            f"{where}.data holds infinity; send finite numbers (NaN, or null in JSON, for missing)",
             field=f"{where}.data",
         )
     return flat.reshape(item.shape)
