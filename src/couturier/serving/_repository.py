@@ -192,9 +192,18 @@ class ModelRepository:
                 continue  # registered, nothing promoted yet: nothing to serve
             repo.add(_load(registry, name, alias, threads))
             for role in cls.ROLES:
-                if registry.alias_version(name, role) is not None:
-                    repo.set_role(name, role, _load(registry, name, role, threads))
+                number = registry.alias_version(name, role)
+                if number is not None:
+                    repo.set_role(name, role, repo._loaded(registry, name, number, threads))
         return repo
+
+    def _loaded(
+        self, registry: ModelRegistry, name: str, number: int, threads: int | None
+    ) -> LoadedVersion:
+        """Version ``number`` of ``name``: the one already loaded (one session, one batcher per
+        version, whatever roles it holds), else loaded from the registry."""
+        found = self._models.get(name, {}).get(number)
+        return found if found is not None else _load(registry, name, number, threads)
 
     def add(self, version: LoadedVersion) -> None:
         """Load ``version`` and make it the default of its name."""
@@ -279,7 +288,7 @@ class ModelRepository:
         if current == number:
             return None
         try:
-            candidate = _load(registry, name, number, threads)
+            candidate = self._loaded(registry, name, number, threads)
         except Exception as exc:  # a version that cannot load is a failed swap, not a crash
             log.warning("could not load %s v%s: %s", name, number, exc)
             self._record(name, number, role, str(exc))
