@@ -8,7 +8,12 @@
 
 from couturier.serving._app import Batching, Routing, create_app
 from couturier.serving._batching import Batcher, OverloadedError
-from couturier.serving._predictions import PredictionLog, PredictionSink, read_predictions
+from couturier.serving._predictions import (
+    PredictionLog,
+    PredictionSink,
+    read_predictions,
+    settle,
+)
 from couturier.serving._repository import LoadedVersion, ModelRepository
 
 __all__ = [
@@ -22,4 +27,5 @@ __all__ = [
     "Routing",
     "create_app",
     "read_predictions",
+    "settle",
 ]

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["PredictionLog", "PredictionSink", "read_predictions"]
+__all__ = ["PredictionLog", "PredictionSink", "read_predictions", "settle"]
 
 
 @runtime_checkable
@@ -106,7 +106,7 @@ class PredictionLog:
             except OSError as exc:  # the disk refused: every waiting request learns it
                 error = exc
             for _, future, loop in batch:
-                loop.call_soon_threadsafe(_settle, future, error)
+                loop.call_soon_threadsafe(settle, future, None, error)
 
     def close(self) -> None:
         with self._lock:
@@ -119,11 +119,13 @@ class PredictionLog:
             self._fd = None
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+def settle(future: asyncio.Future[Any], value: Any, error: BaseException | None = None) -> None:
+    """Resolve ``future`` with ``value``, or with ``error`` when there is one, unless it is
+    already done (``loop.call_soon_threadsafe(settle, ...)`` from a worker thread)."""
     if future.done():
         return
     if error is None:
-        future.set_result(None)
+        future.set_result(value)
     else:
         future.set_exception(error)
 

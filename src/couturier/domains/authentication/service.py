@@ -42,7 +42,7 @@ from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
 from couturier.errors import CouturierError, InvalidInputError
 from couturier.marketplace._catalog import CATEGORIES
 from couturier.marketplace._flaws import VIEWS
-from couturier.serving import PredictionLog, PredictionSink
+from couturier.serving import PredictionLog, PredictionSink, settle
 
 __all__ = ["AuthenticateRequest", "AuthenticationService", "Listing", "router"]
 
@@ -182,10 +182,10 @@ class AuthenticationService:
             try:
                 outputs = self.graph.image_outputs(images, contexts)
             except BaseException as exc:
-                loop.call_soon_threadsafe(_settle, image_done, None, exc)
+                loop.call_soon_threadsafe(settle, image_done, None, exc)
                 raise
             image_s = time.perf_counter() - t
-            loop.call_soon_threadsafe(_settle, image_done, outputs, None)
+            loop.call_soon_threadsafe(settle, image_done, outputs, None)
             return self.graph.references.search(outputs[1], contexts)
 
         search = loop.run_in_executor(self._pool, image_then_search)
@@ -265,14 +265,6 @@ class AuthenticationService:
                 }
             )
         return answer
-
-
-def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if not future.done():
-        if error is None:
-            future.set_result(value)
-        else:
-            future.set_exception(error)
 
 
 def _quiet(future: asyncio.Future[Any]) -> None:
