@@ -47,15 +47,6 @@ def _image_model() -> Any:
         return importlib.import_module("couturier.domains.authentication.image_model")
 
 
-def _decode(blobs: list[bytes]) -> np.ndarray:
-    from couturier.domains.authentication.photos import decode_photo
-
-    out = np.empty((len(blobs), 96, 96, 3), np.uint8)
-    for i, blob in enumerate(blobs):
-        out[i] = decode_photo(blob, field="photo")
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -76,6 +67,8 @@ def main() -> None:
     from couturier.marketplace import Marketplace, SimulationConfig, simulate
 
     image_model = _image_model()
+    from couturier.domains.authentication.photos import decode_photos
+
     result: dict[str, Any] = {
         "listings": args.listings,
         "device": args.device,
@@ -101,7 +94,7 @@ def main() -> None:
     blobs = list(photos["image"])
     chunks = [blobs[i : i + 5000] for i in range(0, len(blobs), 5000)]
     with ProcessPoolExecutor(args.workers) as pool:
-        images = np.concatenate(list(pool.map(_decode, chunks)))
+        images = np.concatenate(list(pool.map(decode_photos, chunks)))
     del blobs, chunks
     position = dict(zip(listings["listing_id"], range(n), strict=True))
     at = photos["listing_id"].map(position).to_numpy()
