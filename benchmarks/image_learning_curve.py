@@ -142,7 +142,7 @@ def main() -> None:
             images[rows], contexts[rows], label[rows], owner[rows], valid, cfg
         )
         seconds = time.perf_counter() - t0
-        scores = _holdout_scores(trained.net, images[hold], contexts[hold], args.device)
+        scores = image_model.predict_logits(trained.net, images[hold], contexts[hold], args.device)
         best, y = image_model.listing_max(owner[hold], scores, label[hold])
         flaws = _recall_by_flaw(best, y, truth.loc[np.unique(owner[hold])])
         run = {
@@ -182,20 +182,6 @@ def _recall_by_flaw(best: np.ndarray, y: np.ndarray, truth: Any) -> dict[str, An
         "recall_at_1pct_fpr": round(float(fakes["flagged"].mean()), 3),
         "recall_by_flaw": by_flaw,
     }
-
-
-def _holdout_scores(net: Any, images: np.ndarray, contexts: np.ndarray, device: str) -> np.ndarray:
-    import torch
-
-    net = net.to(device).eval()
-    out = []
-    with torch.no_grad():
-        for k in range(0, len(images), 1024):
-            x = torch.from_numpy(images[k : k + 1024]).to(device)
-            c = torch.from_numpy(np.asarray(contexts[k : k + 1024], np.int64)).to(device)
-            out.append(net(x, c)[0].cpu().numpy())
-    net.to("cpu")
-    return np.concatenate(out)
 
 
 if __name__ == "__main__":

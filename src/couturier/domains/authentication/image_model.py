@@ -330,6 +330,22 @@ def _score(net: Any, x_all: Any, c_all: Any, idx: np.ndarray, batch: int = 512) 
     return np.concatenate(out) if out else np.empty(0, np.float32)
 
 
+def predict_logits(
+    net: Any, images: np.ndarray, contexts: np.ndarray, device: str = "cpu", batch: int = 1024
+) -> np.ndarray:
+    """The torch network's photo logits on ``device`` (for experiments; served and evaluated
+    models run in ONNX Runtime, ``run_onnx``). The network is left on the CPU."""
+    import torch
+
+    where = torch.device(device)
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(where)
+    c = torch.from_numpy(np.asarray(contexts, dtype=np.int64)).to(where)
+    try:
+        return _score(net.to(where), x, c, np.arange(len(x)), batch)
+    finally:
+        net.to("cpu")
+
+
 def listing_max(
     groups: np.ndarray, scores: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
