@@ -13,7 +13,8 @@ holdout. Labels are the simulator's truth (no expert errors), so the curve is ab
 pixels hold, not about label noise.
 
 On a machine without the platform's store clients (Feast, MLflow: a GPU box), the simulator
-and the image model are loaded alone (``_image_model``).
+and the image model are loaded alone (``load_alone``); ``load_world`` serves
+``pixel_oracle.py`` too.
 """
 
 from __future__ import annotations
@@ -25,26 +26,96 @@ import sys
 import tempfile
 import time
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
-def _image_model() -> Any:
+def load_alone(module: str) -> Any:
+    """Import ``couturier.<module>``; on a machine without the platform's store clients (Feast,
+    MLflow: a GPU box) load it without its packages' ``__init__`` (which import them)."""
     try:
-        from couturier.domains.authentication import image_model
-
-        return image_model
-    except ImportError:  # the domain package imports its features (Feast) and recipe (MLflow)
+        return importlib.import_module(f"couturier.{module}")
+    except ImportError:
         import couturier
 
         root = Path(couturier.__file__).parent
-        for name in ("couturier.domains", "couturier.domains.authentication"):
+        for name in ("couturier.domains", "couturier.domains.authentication", "couturier.features"):
             package = types.ModuleType(name)
             package.__path__ = [str(root.joinpath(*name.split(".")[1:]))]
             sys.modules[name] = package
-        return importlib.import_module("couturier.domains.authentication.image_model")
+        return importlib.import_module(f"couturier.{module}")
+
+
+@dataclass
+class PhotoWorld:
+    """One simulated default world's photos, decoded, in listing-creation order.
+
+    Listings are sorted by ``created_at``; ``at[i]`` is photo i's listing position, and
+    positions from ``hold_start`` on are the holdout (newest 20%), ``valid_start`` ..
+    ``hold_start`` the validation slice (the 5% before it)."""
+
+    market: Any
+    listings: Any  # DataFrame: listing_id, brand_id, created_at (sorted)
+    truth: Any  # DataFrame indexed by listing_id, in ``listings``' order
+    photos: Any  # DataFrame: listing_id, view
+    images: np.ndarray
+    contexts: np.ndarray
+    at: np.ndarray
+    owner: np.ndarray
+    label: np.ndarray  # per photo, the listing's truth
+    hold_start: int
+    valid_start: int
+    timings: dict[str, float]
+
+
+def load_world(listings: int, seed: int, workers: int) -> PhotoWorld:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from couturier.marketplace import Marketplace, SimulationConfig, simulate
+
+    image_model = load_alone("domains.authentication.image_model")
+    decode_photos = load_alone("domains.authentication.photos").decode_photos
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="couturier-world-"))
+    simulate(SimulationConfig.of(listings=listings, seed=seed), work / "market", workers=workers)
+    market = Marketplace(work / "market")
+    timings["simulate_seconds"] = round(time.perf_counter() - t0, 1)
+    print("simulated", listings, "in", timings["simulate_seconds"], "s", flush=True)
+
+    table = market.read("listings", ["listing_id", "brand_id", "created_at"])
+    table = table.sort_values("created_at", kind="stable").reset_index(drop=True)
+    truth = market.read("truth").set_index("listing_id").loc[table["listing_id"]]
+    n = len(table)
+    t0 = time.perf_counter()
+    photos = market.read("photos", ["listing_id", "view", "image"])
+    blobs = list(photos.pop("image"))
+    chunks = [blobs[i : i + 5000] for i in range(0, len(blobs), 5000)]
+    with ProcessPoolExecutor(workers) as pool:
+        images = np.concatenate(list(pool.map(decode_photos, chunks)))
+    del blobs, chunks
+    position = dict(zip(table["listing_id"], range(n), strict=True))
+    at = photos["listing_id"].map(position).to_numpy()
+    brand = table["brand_id"].to_numpy()[at]
+    timings["decode_seconds"] = round(time.perf_counter() - t0, 1)
+    print("decoded", len(images), "photos in", timings["decode_seconds"], "s", flush=True)
+    return PhotoWorld(
+        market=market,
+        listings=table,
+        truth=truth,
+        photos=photos,
+        images=images,
+        contexts=image_model.context_codes(brand, photos["view"]),
+        at=at,
+        owner=photos["listing_id"].to_numpy(),
+        label=truth["is_counterfeit"].to_numpy().astype(np.float32)[at],
+        hold_start=int(n * 0.8),
+        valid_start=int(n * 0.75),
+        timings=timings,
+    )
 
 
 def main() -> None:
@@ -59,57 +130,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--budget-s", type=float, default=float("inf"), help="no new size after")
     parser.add_argument("--widths", help="channels of the five conv stages, e.g. 48,64,128,192,256")
+    parser.add_argument("--photos-per-epoch", type=int, help="max_photos_per_epoch")
+    parser.add_argument("--negatives", type=float, help="negatives_per_positive")
     args = parser.parse_args()
-    from concurrent.futures import ProcessPoolExecutor
-
     from sklearn.metrics import average_precision_score
 
-    from couturier.marketplace import Marketplace, SimulationConfig, simulate
-
-    image_model = _image_model()
-    from couturier.domains.authentication.photos import decode_photos
-
+    image_model = load_alone("domains.authentication.image_model")
     result: dict[str, Any] = {
         "listings": args.listings,
         "device": args.device,
         "widths": args.widths or "default",
         "epochs": args.epochs,
+        "photos_per_epoch": args.photos_per_epoch or "default",
+        "negatives_per_positive": args.negatives or "default",
         "runs": [],
     }
-    t0 = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix="couturier-curve-"))
-    config = SimulationConfig.of(listings=args.listings, seed=args.seed)
-    simulate(config, work / "market", workers=args.workers)
-    market = Marketplace(work / "market")
-    result["simulate_seconds"] = round(time.perf_counter() - t0, 1)
-    print("simulated", args.listings, "in", result["simulate_seconds"], "s", flush=True)
-
-    listings = market.read("listings", ["listing_id", "brand_id", "created_at"])
-    listings = listings.sort_values("created_at", kind="stable").reset_index(drop=True)
-    truth = market.read("truth").set_index("listing_id").loc[listings["listing_id"]]
-    n = len(listings)
-    hold_start, valid_start = int(n * 0.8), int(n * 0.75)
-    t0 = time.perf_counter()
-    photos = market.read("photos", ["listing_id", "view", "image"])
-    blobs = list(photos["image"])
-    chunks = [blobs[i : i + 5000] for i in range(0, len(blobs), 5000)]
-    with ProcessPoolExecutor(args.workers) as pool:
-        images = np.concatenate(list(pool.map(decode_photos, chunks)))
-    del blobs, chunks
-    position = dict(zip(listings["listing_id"], range(n), strict=True))
-    at = photos["listing_id"].map(position).to_numpy()
-    brand = listings["brand_id"].to_numpy()[at]
-    contexts = image_model.context_codes(brand, photos["view"])
-    label = truth["is_counterfeit"].to_numpy().astype(np.float32)[at]
-    owner = photos["listing_id"].to_numpy()
-    result["photos"] = len(images)
-    result["decode_seconds"] = round(time.perf_counter() - t0, 1)
-    print("decoded", len(images), "photos in", result["decode_seconds"], "s", flush=True)
-
+    world = load_world(args.listings, args.seed, args.workers)
+    result.update(world.timings, photos=len(world.images))
+    truth, at, owner, label = world.truth, world.at, world.owner, world.label
+    images, contexts = world.images, world.contexts
+    hold_start, valid_start = world.hold_start, world.valid_start
     hold = at >= hold_start
     y_hold = truth["is_counterfeit"].to_numpy()[hold_start:]
     result["holdout"] = {
-        "listings": int(n - hold_start),
+        "listings": int(len(truth) - hold_start),
         "counterfeit": int(y_hold.sum()),
         "oracle_pr_auc": round(
             float(
@@ -129,13 +173,19 @@ def main() -> None:
         first = max(0, valid_start - size)
         rows = np.flatnonzero((at >= first) & (at < hold_start))
         valid = at[rows] >= valid_start
-        widths = {"widths": tuple(int(w) for w in args.widths.split(","))} if args.widths else {}
+        options: dict[str, Any] = {}
+        if args.widths:
+            options["widths"] = tuple(int(w) for w in args.widths.split(","))
+        if args.photos_per_epoch:
+            options["max_photos_per_epoch"] = args.photos_per_epoch
+        if args.negatives:
+            options["negatives_per_positive"] = args.negatives
         cfg = image_model.ImageTrainConfig(
             epochs=args.epochs,
             patience=args.patience,
             device=args.device,
             seed=args.seed,
-            **widths,
+            **options,
         )
         t0 = time.perf_counter()
         trained = image_model.train_image_model(

@@ -185,6 +185,27 @@ def test_the_oracle_is_informative_calibrated_and_not_perfect(market: Marketplac
     assert crude > 0.9 > superfake
 
 
+def test_the_oracle_with_measurement_noise_is_the_gaussian_likelihood_ratio() -> None:
+    from scipy.stats import norm
+
+    from couturier.marketplace._flaws import DEFAULT_FACTORIES
+    from couturier.marketplace._oracle import oracle_logit
+
+    crude = DEFAULT_FACTORIES[:1]
+    y = np.array([2.0, -1.0, 3.0, 0.5, -2.0, 1.0])  # measured deviations, sigma units
+    visible = np.array([1, 1, 0, 1, 1, 1], dtype=bool)
+    noise = np.array([0.5, 0.0, 9.0, 2.0, 0.25, 1.0])
+    # y ~ N(a * delta, 1 + noise) if made by the factory, N(0, 1 + noise) if authentic
+    sd = np.sqrt(1.0 + noise)
+    mean = 0.8 * crude[0].delta_array
+    expected = (norm.logpdf(y, mean, sd) - norm.logpdf(y, 0.0, sd))[visible].sum()
+    common = (0.5, 0.0, y, visible, False, False, crude, np.ones(1), 0.8)
+    assert oracle_logit(*common, noise_var=noise) == pytest.approx(expected)
+    # no noise is the exact oracle; a measurement that is all noise says nothing
+    assert oracle_logit(*common, noise_var=np.zeros(6)) == pytest.approx(oracle_logit(*common))
+    assert oracle_logit(*common, noise_var=np.full(6, 1e9)) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_difficulty_photos_carry_most_of_the_signal(market: Marketplace) -> None:
     s = summarize(market)
     assert s.tabular_baseline_pr_auc < 0.5

@@ -70,12 +70,21 @@ def oracle_logit(
     factories: tuple[Factory, ...],
     weights: np.ndarray,
     severity: float,
+    noise_var: np.ndarray | None = None,
 ) -> float:
-    """The posterior log-odds of counterfeit. ``z`` are flaw deviations in sigma units."""
+    """The posterior log-odds of counterfeit. ``z`` are flaw deviations in sigma units.
+
+    ``noise_var`` (per flaw, in sigma units squared; default none) makes ``z`` a *measurement*
+    ``z + e`` with ``e ~ N(0, noise_var)``: the deviation is then ``N(a d_fk, 1 + noise_var)``
+    under factory f and ``N(0, 1 + noise_var)`` if authentic, so each flaw's log-likelihood
+    ratio is divided by ``1 + noise_var``. It asks what a model that measures the photos with
+    that precision could at best do (``benchmarks/pixel_oracle.py``)."""
     p = min(max(propensity, 1e-12), 1.0 - 1e-12)
     prior = np.log(p) - np.log1p(-p)
     deltas = severity * np.stack([f.delta_array for f in factories])  # (F, 6)
     vis = visible.astype(float)
+    if noise_var is not None:
+        vis = vis / (1.0 + np.asarray(noise_var, dtype=float))
     ll = (deltas * z - 0.5 * deltas * deltas) @ vis  # (F,)
     if serial_stated:
         m = np.array([f.malformed_serial_rate for f in factories])
