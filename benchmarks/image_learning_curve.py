@@ -132,9 +132,6 @@ def main() -> None:
     parser.add_argument("--widths", help="channels of the five conv stages, e.g. 48,64,128,192,256")
     parser.add_argument("--photos-per-epoch", type=int, help="max_photos_per_epoch")
     parser.add_argument("--negatives", type=float, help="negatives_per_positive")
-    parser.add_argument(
-        "--consistency", default="0", help="consistency_weight values, each size trained with each"
-    )
     args = parser.parse_args()
     from sklearn.metrics import average_precision_score
 
@@ -169,9 +166,7 @@ def main() -> None:
     }
     print("holdout", result["holdout"], flush=True)
     started = time.perf_counter()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    weights = [float(w) for w in args.consistency.split(",")]
-    for size, weight in [(s, w) for s in sizes for w in weights]:
+    for size in [int(s) for s in args.sizes.split(",")]:
         if time.perf_counter() - started > args.budget_s:
             result["runs"].append({"train_listings": size, "skipped": "over --budget-s"})
             continue
@@ -186,7 +181,6 @@ def main() -> None:
         if args.negatives:
             options["negatives_per_positive"] = args.negatives
         cfg = image_model.ImageTrainConfig(
-            consistency_weight=weight,
             epochs=args.epochs,
             patience=args.patience,
             device=args.device,
@@ -203,7 +197,6 @@ def main() -> None:
         flaws = _recall_by_flaw(best, y, truth.loc[np.unique(owner[hold])])
         run = {
             "train_listings": int(valid_start - first),
-            "consistency_weight": weight,
             "train_counterfeit_photos": int(label[rows][~valid].sum()),
             "best_epoch": trained.best_epoch,
             "valid_pr_auc": round(max(h["valid_listing_pr_auc"] for h in trained.history), 4),
@@ -212,7 +205,7 @@ def main() -> None:
             **flaws,
         }
         result["runs"].append(run)
-        print("size", size, "consistency", weight, run, flush=True)
+        print("size", size, run, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=1))

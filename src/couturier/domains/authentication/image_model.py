@@ -100,13 +100,6 @@ class ImageTrainConfig:
     max_photos_per_epoch: int = 24_000
     dropout: float = 0.3  # on the pooled features, during training
     house_loss_weight: float = 0.3  # auxiliary task: tell the house from the pixels alone
-    # auxiliary task: a listing's photos show one item, so the embeddings of two of its photos
-    # must pick each other out among other items of the same house (InfoNCE). Labels say one
-    # bit per listing; this says "measure what makes this item this item" on every listing.
-    consistency_weight: float = 0.0
-    consistency_houses: int = 4  # houses per pair batch
-    consistency_listings: int = 16  # listings per house per pair batch (two photos each)
-    consistency_temperature: float = 0.1
     crop: int = 88  # random crops of this side during training
     brightness_jitter: float = 0.05  # in log-intensity units
     widths: tuple[int, int, int, int, int] = (24, 32, 64, 96, 128)
@@ -182,8 +175,6 @@ def _build(config: ImageTrainConfig) -> Any:
             self.out = nn.Linear(EMBEDDING_DIM, 1)
             # training only: which house is this? (learns each house's signature)
             self.house = nn.Linear(2 * w[4], MAX_BRANDS)
-            # training only: the embedding's projection for the consistency task
-            self.project = nn.Linear(EMBEDDING_DIM, 32)
 
         def forward(self, image: Any, context: Any) -> tuple[Any, Any]:
             return self.head(self.encode(image), context)
@@ -263,7 +254,6 @@ def train_image_model(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.learning_rate, total_steps=steps, pct_start=0.15
     )
-    pairs = _PairSampler(listing_ids[train_idx], contexts[train_idx], train_idx, config, rng)
     best: tuple[float, int, dict[str, Any]] = (-1.0, -1, {})
     history: list[dict[str, float]] = []
     step = 0
@@ -293,10 +283,6 @@ def train_image_model(
             if config.house_loss_weight:
                 house = torch.div(c_all[idx], len(VIEWS), rounding_mode="floor")
                 loss = loss + config.house_loss_weight * F.cross_entropy(net.house(pooled), house)
-            if config.consistency_weight and pairs.ready:
-                loss = loss + config.consistency_weight * _consistency(
-                    net, x_all, c_all, pairs.draw(), config, (i, j)
-                )
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
@@ -330,68 +316,6 @@ def train_image_model(
     net.load_state_dict(best[2])
     net.to("cpu").eval()  # exported and served on CPU
     return TrainedImageModel(net, best[1], history, time.perf_counter() - started)
-
-
-class _PairSampler:
-    """Two photos of each of a few listings of each of a few houses, for the consistency task."""
-
-    def __init__(
-        self,
-        listing_ids: np.ndarray,
-        contexts: np.ndarray,
-        rows: np.ndarray,
-        config: ImageTrainConfig,
-        rng: np.random.Generator,
-    ) -> None:
-        order = np.argsort(listing_ids, kind="stable")
-        _, starts, counts = np.unique(listing_ids[order], return_index=True, return_counts=True)
-        keep = counts >= 2
-        self.photos = [
-            rows[order[a : a + c]] for a, c in zip(starts[keep], counts[keep], strict=True)
-        ]
-        house = np.asarray(contexts)[order[starts[keep]]] // len(VIEWS)
-        self.by_house = [
-            np.flatnonzero(house == h)
-            for h in np.unique(house)
-            if (house == h).sum() >= config.consistency_listings
-        ]
-        self.config, self.rng = config, rng
-        self.ready = len(self.by_house) >= 1
-
-    def draw(self) -> np.ndarray:
-        """``(2, n)`` photo rows: column k holds two photos of one listing."""
-        c, rng = self.config, self.rng
-        houses = rng.choice(
-            len(self.by_house), min(c.consistency_houses, len(self.by_house)), False
-        )
-        a, b = [], []
-        for h in houses:
-            for listing in rng.choice(self.by_house[h], c.consistency_listings, replace=False):
-                first, second = rng.choice(self.photos[listing], 2, replace=False)
-                a.append(first)
-                b.append(second)
-        return np.array([a, b])
-
-
-def _consistency(
-    net: Any, x_all: Any, c_all: Any, rows: np.ndarray, config: ImageTrainConfig, at: Any
-) -> Any:
-    """InfoNCE between the embeddings of two photos of each listing, against the other
-    listings of the same house (other houses are told apart by their signature alone)."""
-    import torch
-    from torch.nn import functional as F  # noqa: N812
-
-    n = rows.shape[1]
-    idx = torch.from_numpy(rows.reshape(-1)).to(x_all.device)
-    i, j = at
-    x = x_all[idx, i : i + config.crop, j : j + config.crop].float()
-    _, embedding = net(x, c_all[idx])
-    z = F.normalize(net.project(embedding), dim=1)
-    logits = z[:n] @ z[n:].T / config.consistency_temperature
-    house = torch.div(c_all[idx[:n]], len(VIEWS), rounding_mode="floor")
-    logits = logits.masked_fill(house[:, None] != house[None, :], float("-inf"))
-    target = torch.arange(n, device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
 def _score(net: Any, x_all: Any, c_all: Any, idx: np.ndarray, batch: int = 512) -> np.ndarray:
