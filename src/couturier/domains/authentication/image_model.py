@@ -166,8 +166,14 @@ def _build(config: ImageTrainConfig) -> Any:
                 nn.Linear(32 * SPECTRUM_GRID[0] * SPECTRUM_GRID[1], w[4]),
             )
             self.dropout = nn.Dropout(config.dropout)
-            self.register_buffer("cos", torch.cos(angle).float(), persistent=False)
-            self.register_buffer("sin", torch.sin(angle).float(), persistent=False)
+            # the 2-D DFT of a real n x n image as two matrix products, P = L @ gray @ R with
+            # L = [cos; sin] (2n x n) and R = [cos | sin] over the non-negative column
+            # frequencies (n x 2h): right first is ~25% fewer multiply-adds than left first
+            cos, sin = torch.cos(angle).float(), torch.sin(angle).float()
+            self.register_buffer("left", torch.cat([cos, sin]), persistent=False)
+            self.register_buffer(
+                "right", torch.cat([cos[:, :half], sin[:, :half]], 1), persistent=False
+            )
             self.register_buffer("window", torch.outer(hann, hann).float(), persistent=False)
             self.film = nn.Embedding(CONTEXTS, 4 * w[4])
             nn.init.zeros_(self.film.weight)
@@ -186,11 +192,13 @@ def _build(config: ImageTrainConfig) -> Any:
                 image = image[:, o : o + n, o : o + n]
             x = torch.log(image.permute(0, 3, 1, 2).float() + 4.0) - 4.5
             gray = x.mean(1)
-            window, c, s = (cast(torch.Tensor, b) for b in (self.window, self.cos, self.sin))
+            window, left, right = (
+                cast(torch.Tensor, b) for b in (self.window, self.left, self.right)
+            )
             gray = (gray - gray.mean((1, 2), keepdim=True)) * window
-            ch, sh = c[:, :half], s[:, :half]
-            re = c @ gray @ ch - s @ gray @ sh
-            im = c @ gray @ sh + s @ gray @ ch
+            p = left @ (gray @ right)  # [[c g ch, c g sh], [s g ch, s g sh]]
+            re = p[:, :n, :half] - p[:, n:, half:]
+            im = p[:, :n, half:] + p[:, n:, :half]
             spectrum = torch.log1p(torch.sqrt(re * re + im * im + 1e-6)).unsqueeze(1)
             pooled = torch.cat([self.pixels(x).mean((2, 3)), self.spectrum(spectrum)], 1)
             return self.dropout(pooled)
@@ -419,12 +427,17 @@ def export_onnx(net: Any) -> bytes:
 def quantize_int8(onnx_model: bytes, calibration: dict[str, np.ndarray], batch: int = 64) -> bytes:
     """Static int8 (QDQ, per-channel weights) with ONNX Runtime, calibrated on real photos.
 
-    Only convolutions and dense layers are quantized: the Fourier transform's matrix products
-    and the context lookup stay float (a spectrum peak moved by a rounding is a false flaw).
+    Convolutions, dense layers, and the ReLUs and max-pools between them are quantized (with
+    only the convolutions, each ReLU sat between a dequantize and a quantize: 1.6x instead of
+    1.8x). Three things stay float: the Fourier transform's matrix products and the context
+    lookup (a spectrum peak moved by a rounding is a false flaw; quantizing the products cost
+    0.015 ROC-AUC), and convolutions over a single channel (the spectrum's first), where ONNX
+    Runtime's int8 kernel took 6.4 ms a batch of 64 against float's 3.4.
     """
     import tempfile
     from pathlib import Path
 
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -448,6 +461,13 @@ def quantize_int8(onnx_model: bytes, calibration: dict[str, np.ndarray], batch: 
         src, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         src.write_bytes(onnx_model)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        graph = onnx.load(str(pre)).graph
+        weights = {w.name: w.dims for w in graph.initializer}
+        one_channel = [
+            node.name
+            for node in graph.node
+            if node.op_type == "Conv" and list(weights.get(node.input[1], [0, 0]))[1:2] == [1]
+        ]
         quantize_static(
             str(pre),
             str(out),
@@ -456,7 +476,8 @@ def quantize_int8(onnx_model: bytes, calibration: dict[str, np.ndarray], batch: 
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "Gemm"],
+            op_types_to_quantize=["Conv", "Gemm", "Relu", "MaxPool"],
+            nodes_to_exclude=one_channel,
         )
         return out.read_bytes()
 
