@@ -7,6 +7,7 @@ import struct
 import zlib
 
 import numpy as np
+import onnx
 import pytest
 from PIL import Image
 
@@ -135,6 +136,17 @@ def test_onnx_export_matches_torch_and_int8_stays_close() -> None:
     assert np.corrcoef(logit, q_logit)[0, 1] > 0.95
     # a different-sized batch runs too (dynamic batch axis)
     assert sess.run(["logit"], {"image": images[:3], "context": contexts[:3]})[0].shape == (3,)
+    # what int8 quantizes: every convolution but the one over a single channel (the spectrum's
+    # first), and the ReLUs with them (no float ReLU between a dequantize and a quantize)
+    graph = onnx.load_from_string(int8).graph
+    float_weights = {w.name for w in graph.initializer if w.data_type == onnx.TensorProto.FLOAT}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    float_convs = [n.name for n in convs if n.input[1] in float_weights]
+    assert len(convs) == 8 and float_convs == ["/spectrum/spectrum.0/Conv"]
+    made_by = {out: n.op_type for n in graph.node for out in n.output}
+    assert not [
+        n for n in graph.node if n.op_type == "Relu" and made_by[n.input[0]] == "DequantizeLinear"
+    ]
 
 
 # ---- references ----------------------------------------------------------------------------

@@ -462,11 +462,11 @@ def quantize_int8(onnx_model: bytes, calibration: dict[str, np.ndarray], batch: 
         src.write_bytes(onnx_model)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         graph = onnx.load(str(pre)).graph
-        weights = {w.name: w.dims for w in graph.initializer}
+        shapes = {w.name: list(w.dims) for w in graph.initializer}  # conv weights: o, i, kh, kw
         one_channel = [
             node.name
             for node in graph.node
-            if node.op_type == "Conv" and list(weights.get(node.input[1], [0, 0]))[1:2] == [1]
+            if node.op_type == "Conv" and shapes.get(node.input[1], [0, 0])[1] == 1
         ]
         quantize_static(
             str(pre),
