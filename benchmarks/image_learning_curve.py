@@ -211,15 +211,19 @@ def main() -> None:
     print(json.dumps(result, indent=1))
 
 
+def flagged_at_1pct_fpr(score: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which positives score above the negatives' 99th percentile (a 1% false-positive rate)."""
+    return score[y == 1] > np.quantile(score[y == 0], 0.99)
+
+
 def _recall_by_flaw(best: np.ndarray, y: np.ndarray, truth: Any) -> dict[str, Any]:
     """Recall at 1% FPR of the listing scores, overall and per flaw kind by size (terciles of
     the flaw's magnitude among the counterfeits): which flaws the photos give away.
     ``truth`` rows are the listings in ``listing_max``'s order (sorted ids)."""
     import pandas as pd
 
-    threshold = np.quantile(best[y == 0], 0.99)
     fakes = truth[y == 1].copy()
-    fakes["flagged"] = best[y == 1] > threshold
+    fakes["flagged"] = flagged_at_1pct_fpr(best, y)
     by_flaw: dict[str, dict[str, float]] = {}
     for column in [c for c in truth.columns if c.startswith("flaw_")]:
         size = fakes[column].astype(float).abs()

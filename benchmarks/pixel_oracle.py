@@ -34,7 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from image_learning_curve import PhotoWorld, load_alone, load_world  # beside this script
+# beside this script
+from image_learning_curve import (
+    PhotoWorld,
+    flagged_at_1pct_fpr,
+    load_alone,
+    load_world,
+)
 
 
 def main() -> None:
@@ -172,9 +178,10 @@ def _train_metrology(
     net.to(device)
     x_all = torch.from_numpy(world.images).to(device)
     c_all = torch.from_numpy(world.contexts).to(device)
-    t_all = torch.from_numpy(np.clip(target, -12, 12).astype(np.float32)).to(device)
-    m_all = torch.from_numpy(mask.astype(np.float32)).to(device)
+    clipped, weight = np.clip(target, -12, 12).astype(np.float32), mask.astype(np.float32)
+    t_all, m_all = torch.from_numpy(clipped).to(device), torch.from_numpy(weight).to(device)
     train_idx, valid_idx = np.flatnonzero(train), np.flatnonzero(valid)
+    valid_target, valid_mask = clipped[valid_idx], weight[valid_idx]
     per_epoch = min(args.photos_per_epoch, len(train_idx))
     batch = 256
     steps = args.epochs * (per_epoch // batch)
@@ -199,14 +206,9 @@ def _train_metrology(
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))
-        net.eval()
-        with torch.no_grad():
-            errors = []
-            for k in range(0, len(valid_idx), 1024):
-                idx = torch.from_numpy(valid_idx[k : k + 1024]).to(device)
-                out, _ = net(x_all[idx], c_all[idx])
-                errors.append(float((((out - t_all[idx]) ** 2) * m_all[idx]).sum()))
-            valid_mse = sum(errors) / float(m_all[torch.from_numpy(valid_idx).to(device)].sum())
+        # the image model's batched scoring (eval mode, no gradients), six outputs a photo
+        read = image_model._score(net, x_all, c_all, valid_idx, 1024)
+        valid_mse = float((((read - valid_target) ** 2) * valid_mask).sum() / valid_mask.sum())
         history.append(
             {
                 "epoch": epoch,
@@ -237,15 +239,10 @@ def _oracle_logits(
 
     features = load_alone("domains.authentication.features")
     ids = world.listings["listing_id"].to_numpy()[first:]
-    listings = world.market.read("listings").set_index("listing_id").loc[ids]
-    products = world.market.read("products", ["product_id", "reference_price"])
-    brands = world.market.read("brands", ["brand_id", "serial_format"])
-    joined = (
-        listings.reset_index()
-        .merge(products, on="product_id", how="left")
-        .merge(brands, on="brand_id", how="left")
-    )
-    row = features.listing_row_features(joined)
+    # the listing features' own read and join (price ratio, serial signals), as training sees them
+    row = features._listing_features(world.market).set_index("listing_id").loc[ids]
+    condition = world.market.read("listings", ["listing_id", "condition"])
+    condition = condition.set_index("listing_id").loc[ids, "condition"]
     truth = world.truth.loc[ids]
     weights = Scenario(0.0).factory_weights(0.0)  # the default world: no drift
     exact, pixel = np.empty(len(ids)), np.empty(len(ids))
@@ -253,7 +250,7 @@ def _oracle_logits(
         common = {
             "propensity": float(truth["seller_propensity"].iat[i]),
             "price_llr": PriceModel.llr(
-                str(joined["condition"].iat[i]), float(row["log_price_ratio"].iat[i])
+                str(condition.iat[i]), float(row["log_price_ratio"].iat[i])
             ),
             "visible": visible[i],
             "serial_stated": bool(row["serial_stated"].iat[i]),
@@ -268,8 +265,7 @@ def _oracle_logits(
 
 
 def _recall(score: np.ndarray, y: np.ndarray) -> float:
-    threshold = np.quantile(score[y == 0], 0.99)
-    return round(float(np.mean(score[y == 1] > threshold)), 3)
+    return round(float(np.mean(flagged_at_1pct_fpr(score, y))), 3)
 
 
 if __name__ == "__main__":
