@@ -1,14 +1,15 @@
-"""Integration tests use the real servers `.ci/run` starts.
+"""Integration tests run against real servers that the test session starts itself.
 
-Locally, start them the same way (see `.ci/run`) or point ``COUTURIER_TEST_REDIS_URL`` and
-``COUTURIER_TEST_POSTGRES_DSN`` at your own. A missing server is a failure, not a skip: CI must
-never pass by not testing.
+Redis and PostgreSQL are throw-away processes on free loopback ports (``tests/support/
+servers.py``; the binaries come from wheels of the dev dependencies), started on first use and
+removed at the end of the session, so ``make test`` needs nothing installed or running.
+``COUTURIER_TEST_REDIS_URL`` and ``COUTURIER_TEST_POSTGRES_DSN`` point the tests at servers of
+your own instead. A server that cannot start is a failure, not a skip.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,38 +17,46 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
-from couturier.registry._tracking import mlflow_server_command
-
-REDIS_URL = os.environ.get("COUTURIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_DSN = os.environ.get(
-    "COUTURIER_TEST_POSTGRES_DSN", "postgresql://couturier:couturier@127.0.0.1:5432/couturier"
-)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    return REDIS_URL
-
-
-@pytest.fixture
-def postgres_dsn() -> str:
-    return POSTGRES_DSN
+from couturier.registry import mlflow_server_command
+from tests.support.servers import PostgresServer, RedisServer, free_port
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url() -> Iterator[str]:
+    if url := os.environ.get("COUTURIER_TEST_REDIS_URL"):
+        yield url
+        return
+    with RedisServer.start() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    if dsn := os.environ.get("COUTURIER_TEST_POSTGRES_DSN"):
+        yield dsn
+        return
+    with PostgresServer.start() as server:
+        yield server.dsn
+
+
+def fresh_database(dsn: str, name: str) -> str:
+    """Drop and create database ``name`` on ``dsn``'s server; its DSN (same role)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(dsn).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``mlflow server`` as production runs it: PostgreSQL backend, proxied artifacts."""
-    base, _, _ = POSTGRES_DSN.rpartition("/")
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS couturier_mlflow WITH (FORCE)")
-        conn.execute("CREATE DATABASE couturier_mlflow")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    database = fresh_database(postgres_dsn, "couturier_mlflow")
+    port = free_port()
     artifacts = tmp_path_factory.mktemp("mlflow-artifacts")
     log = (tmp_path_factory.mktemp("mlflow-log") / "server.log").open("w")
-    backend = base.replace("postgresql://", "postgresql+psycopg://") + "/couturier_mlflow"
+    backend = database.replace("postgresql://", "postgresql+psycopg://", 1)
     cmd, env = mlflow_server_command(backend, port, artifacts_destination=str(artifacts))
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -17,6 +17,7 @@ from couturier.registry._registry import (
     RegisteredVersion,
     Run,
 )
+from couturier.registry._tracking import mlflow_server_command
 from couturier.registry.types import (
     ALIASES,
     GateCheck,
@@ -41,5 +42,6 @@ __all__ = [
     "RegisteredVersion",
     "Run",
     "check_parity",
+    "mlflow_server_command",
     "render_card",
 ]
