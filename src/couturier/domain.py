@@ -17,11 +17,14 @@ from couturier.errors import NotFoundError
 from couturier.features.types import FeatureSet
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from couturier.features import FeatureRepo
     from couturier.marketplace import Marketplace
     from couturier.registry import ModelRegistry
+    from couturier.serving import ServiceContext
 
-__all__ = ["Domain", "Recipe", "RecipeReport", "get_domain", "load_domains"]
+__all__ = ["Domain", "Recipe", "RecipeReport", "Service", "get_domain", "load_domains"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ class RecipeReport:
 #: data -> training set -> train -> evaluate -> register through the gate.
 Recipe = Callable[["Marketplace", "FeatureRepo", "ModelRegistry"], RecipeReport]
 
+#: The server's context -> the domain's routes. Models are followed through the context
+#: (``context.follow``), so the routes serve the registry's champion and canary as they move,
+#: and answer 503 until a champion exists; mounting itself must not need one.
+Service = Callable[["ServiceContext"], "APIRouter"]
+
 ENTRY_POINT_GROUP = "couturier.domains"
 
 
@@ -50,8 +58,7 @@ class Domain:
     description: str
     features: FeatureSet | None = None
     recipe: Recipe | None = None
-    #: (settings, registry) -> a FastAPI router the server mounts (None: nothing to serve yet)
-    service: Callable[..., Any] | None = None
+    service: Service | None = None
 
 
 @cache

@@ -204,7 +204,10 @@ class PostgresServer(_Server):
 
     def _runs_as_user(self) -> bool:
         done = subprocess.run(
-            [str(self.bin / "postgres"), "--version"], capture_output=True, user=self.user
+            [str(self.bin / "postgres"), "--version"],
+            check=False,
+            capture_output=True,
+            user=self.user,
         )
         return done.returncode == 0
 

@@ -32,32 +32,27 @@ def serve_cmd(
 
     settings = load_settings()
     registry = ModelRegistry(settings)
-    routers = []
     try:
         repository = ModelRepository.from_registry(registry, alias=alias)
-        for domain in load_domains().values():
-            mounted = domain.service(settings, registry) if domain.service else None
-            if mounted is not None:
-                routers.append(mounted)
-                console.print(f"{domain.name}: its routes are mounted")
     finally:
         registry.close()
     loaded = ", ".join(f"{n} v{repository.get(n).version}" for n in repository.names())
     console.print(f"serving {loaded or 'no models yet (register one first)'} on {host}:{port}")
-    uvicorn.run(
-        create_app(
-            repository,
-            expected=repository.names(),
-            registry=lambda: ModelRegistry(settings),
-            follow=follow,
-            routers=routers,
-            routing=Routing(canary_share=canary_share),
-            admin_token=settings.admin_token,
-            shadow_log=PredictionLog(
-                settings.paths.predictions / "shadow", fsync=settings.predictions_fsync
-            ),
+    for name, problem in repository.problems.items():
+        console.print(f"[red]not serving {name}:[/] {problem}")
+    domains = list(load_domains().values())
+    app = create_app(
+        repository,
+        expected=repository.names(),
+        registry=lambda: ModelRegistry(settings),
+        follow=follow,
+        domains=domains,
+        settings=settings,
+        routing=Routing(canary_share=canary_share),
+        admin_token=settings.admin_token,
+        shadow_log=PredictionLog(
+            settings.paths.predictions / "shadow", fsync=settings.predictions_fsync
         ),
-        host=host,
-        port=port,
-        log_level="warning",
     )
+    console.print(f"domains mounted: {', '.join(d.name for d in domains if d.service) or 'none'}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

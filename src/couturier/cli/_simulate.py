@@ -14,8 +14,15 @@ from rich.table import Table
 from couturier.cli._app import app, console, default_run, load_settings, print_kv
 from couturier.domain import Recipe, load_domains
 from couturier.features import FeatureRepo, FeatureSet, build_training_set, materialize
-from couturier.marketplace import SCENARIOS, Marketplace, SimulationConfig, simulate
-from couturier.marketplace._summary import Summary, contact_sheet, summarize
+from couturier.marketplace import (
+    SCENARIOS,
+    Marketplace,
+    SimulationConfig,
+    Summary,
+    contact_sheet,
+    simulate,
+    summarize,
+)
 from couturier.registry import ModelRegistry
 
 __all__: list[str] = []

@@ -4,7 +4,9 @@ Local profile: Parquet sources under ``$COUTURIER_HOME/features/<service>/source
 ``duckdb`` offline store over them (its ``file`` store silently drops rows in point-in-time
 joins), a SQLite online store and a file registry. Production profile: the same offline store
 (sources may live on S3: DuckDB reads ``s3://`` paths), a Redis online store from
-``COUTURIER_REDIS_URL``, and a SQL registry on ``COUTURIER_POSTGRES_DSN``.
+``COUTURIER_REDIS_URL`` (socket timeouts from ``COUTURIER_ONLINE_TIMEOUT_MS`` and
+``COUTURIER_ONLINE_CONNECT_TIMEOUT_MS``, no client-side retries), and a SQL registry on
+``COUTURIER_POSTGRES_DSN``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from couturier.features.types import (
     FeatureViewSpec,
     SourceData,
 )
+from couturier.schema import schema_lock
 from couturier.settings import Settings
 
 __all__ = ["FeatureRepo", "SourceReport"]
@@ -69,14 +72,34 @@ class SourceReport:
     max_event: str | None
 
 
-def redis_connection_string(url: str) -> str:
-    """``redis://[:password@]host:port/db`` -> Feast's ``host:port,db=N[,password=...]``."""
+def redis_connection_string(url: str, *, timeout_ms: float, connect_timeout_ms: float) -> str:
+    """``redis://[:password@]host:port/db`` -> Feast's ``host:port,db=N[,password=...],...``.
+
+    Feast hands every ``name=value`` of its connection string, JSON-decoded, to ``redis.Redis``
+    (``RedisOnlineStore._get_client``), so the client's socket timeouts are set here:
+    ``socket_timeout`` (a read or write on an open connection) and ``socket_connect_timeout``.
+    ``retry=null`` turns off redis-py's default retry (3 retries, exponential backoff from 1 s
+    to 10 s with jitter), which alone made a read against a killed Redis cost 3 to 12 s
+    whatever the timeouts (``docs/decisions/0008-online-store-timeouts-and-breaker.md``): a
+    failed read fails once, and the reader's circuit breaker decides when to try again.
+
+    >>> redis_connection_string("redis://cache:6379/2", timeout_ms=100, connect_timeout_ms=50)
+    'cache:6379,db=2,socket_timeout=0.1,socket_connect_timeout=0.05,retry=null'
+    """
     parsed = urlparse(url)
     if parsed.scheme not in ("redis", "rediss"):
         raise InvalidInputError(
             f"COUTURIER_REDIS_URL={url!r} is not a redis:// URL; e.g. redis://127.0.0.1:6379/0",
             field="redis_url",
         )
+    for name, value in (("timeout_ms", timeout_ms), ("connect_timeout_ms", connect_timeout_ms)):
+        if not value > 0:
+            variable = f"COUTURIER_ONLINE_{name.upper()}"
+            raise InvalidInputError(
+                f"{name}={value!r}: the online store's socket timeouts must be positive "
+                f"milliseconds; set {variable}, e.g. {variable}=100",
+                field=name,
+            )
     parts = [f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"]
     db = (parsed.path or "/0").lstrip("/") or "0"
     parts.append(f"db={db}")
@@ -84,6 +107,9 @@ def redis_connection_string(url: str) -> str:
         parts.append(f"password={parsed.password}")
     if parsed.scheme == "rediss":
         parts.append("ssl=true")
+    parts.append(f"socket_timeout={timeout_ms / 1000:g}")
+    parts.append(f"socket_connect_timeout={connect_timeout_ms / 1000:g}")
+    parts.append("retry=null")
     return ",".join(parts)
 
 
@@ -111,7 +137,10 @@ class FeatureRepo:
         kind = online or ("redis" if settings.profile == "production" else "sqlite")
         self.online_kind = kind
         self.config = self._config(kind, redis_url or settings.redis_url)
-        with warnings.catch_warnings():
+        # Feast's SQL registry creates its tables when it starts: under the schema lock, so
+        # replicas that start together on a fresh PostgreSQL never race on that DDL
+        registry_url = str(self.config.registry.path)
+        with warnings.catch_warnings(), schema_lock(registry_url):
             warnings.simplefilter("ignore")
             self.store = feast.FeatureStore(config=self.config)
         self.project = self.config.project
@@ -126,7 +155,11 @@ class FeatureRepo:
                     field="redis_url",
                 )
             online_cfg: Any = RedisOnlineStoreConfig(
-                connection_string=redis_connection_string(redis_url)
+                connection_string=redis_connection_string(
+                    redis_url,
+                    timeout_ms=self.settings.online_timeout_ms,
+                    connect_timeout_ms=self.settings.online_connect_timeout_ms,
+                )
             )
         elif online == "sqlite":
             online_cfg = SqliteOnlineStoreConfig(path=str(self.root / "online.db"))

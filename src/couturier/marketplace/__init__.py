@@ -10,22 +10,29 @@ Bayes-optimal probability that each listing is counterfeit.
 (500, 14)
 """
 
+from couturier.marketplace._catalog import CATEGORIES, MAX_BRANDS
 from couturier.marketplace._config import SimulationConfig
 from couturier.marketplace._flaws import FLAWS, VIEWS
 from couturier.marketplace._scenarios import SCENARIOS
 from couturier.marketplace._schemas import DATA_SCHEMAS, TABLE_SCHEMAS, TABLES, validate
 from couturier.marketplace._simulator import simulate
 from couturier.marketplace._store import Marketplace
+from couturier.marketplace._summary import Summary, contact_sheet, summarize
 
 __all__ = [
+    "CATEGORIES",
     "DATA_SCHEMAS",
     "FLAWS",
+    "MAX_BRANDS",
     "SCENARIOS",
     "TABLES",
     "TABLE_SCHEMAS",
     "VIEWS",
     "Marketplace",
     "SimulationConfig",
+    "Summary",
+    "contact_sheet",
     "simulate",
+    "summarize",
     "validate",
 ]

@@ -9,7 +9,8 @@ Example (not run as a doctest)::
 """
 
 from couturier.registry._card import ModelCard, render_card
-from couturier.registry._packaging import ParityReport, check_parity
+from couturier.registry._log import upgrade_schema
+from couturier.registry._packaging import ParityReport, check_parity, session
 from couturier.registry._registry import (
     LoadedModel,
     ModelRegistry,
@@ -17,7 +18,7 @@ from couturier.registry._registry import (
     RegisteredVersion,
     Run,
 )
-from couturier.registry._tracking import mlflow_server_command
+from couturier.registry._tracking import mlflow_server_command, store_uris
 from couturier.registry.types import (
     ALIASES,
     GateCheck,
@@ -44,4 +45,7 @@ __all__ = [
     "check_parity",
     "mlflow_server_command",
     "render_card",
+    "session",
+    "store_uris",
+    "upgrade_schema",
 ]

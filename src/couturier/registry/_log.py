@@ -7,6 +7,9 @@ replica and pipeline reads the same history. Triggers refuse UPDATE and DELETE: 
 append-only in the database itself, not only in this code. Each move runs inside
 :meth:`PromotionLog.exclusive` (SQLite ``BEGIN IMMEDIATE``; PostgreSQL advisory lock), so two
 concurrent promotions are serialized and the log's order is the aliases' order.
+
+Its schema is created by whichever process comes first, under the platform's schema lock
+(:mod:`couturier.schema`), so replicas that start together never race on the DDL.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from couturier.registry.types import PromotionEvent
+from couturier.schema import schema_lock
 
-__all__ = ["PromotionLog"]
+__all__ = ["PromotionLog", "upgrade_schema"]
 
 _meta = sa.MetaData()
 _log = sa.Table(
@@ -61,7 +65,7 @@ _PG_TRIGGER = [
 
 
 class PromotionLog:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.engine: Engine = sa.create_engine(url, future=True)
         self.dialect = self.engine.dialect.name
@@ -76,7 +80,28 @@ class PromotionLog:
             def _begin_immediate(conn: Connection) -> None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        with self.engine.begin() as conn:
+        if create and not self.schema_ready():
+            self.upgrade()
+
+    def schema_ready(self) -> bool:
+        """Whether the table and its append-only triggers exist (a read; no lock, no DDL)."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(_log.name):
+                return False
+            if self.dialect == "postgresql":
+                found = (
+                    "SELECT count(*) FROM pg_trigger WHERE tgname = 'couturier_promotion_log_ro'"
+                )
+                expected = 1
+            else:
+                found = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE "
+                found += "'couturier_promotion_log_no_%'"
+                expected = len(_SQLITE_TRIGGERS)
+            return int(conn.exec_driver_sql(found).scalar_one()) >= expected
+
+    def upgrade(self) -> None:
+        """Create the table and its triggers if missing, under the schema lock (idempotent)."""
+        with schema_lock(self.url), self.engine.begin() as conn:
             _meta.create_all(conn)
             for ddl in _SQLITE_TRIGGERS if self.dialect == "sqlite" else _PG_TRIGGER:
                 conn.exec_driver_sql(ddl)
@@ -144,3 +169,16 @@ class PromotionLog:
             )
             for r in rows
         ]
+
+
+
+def upgrade_schema(url: str) -> bool:
+    """Set up the promotion log's schema at ``url`` (the migration step); True if it was
+    missing and is now created, False if it was already there."""
+    log = PromotionLog(url, create=False)
+    try:
+        existed = log.schema_ready()
+        log.upgrade()
+        return not existed
+    finally:
+        log.close()

@@ -1,13 +1,19 @@
 """Serving: registered ONNX models over HTTP, speaking the Open Inference Protocol.
 
 >>> repo = ModelRepository.from_registry(ModelRegistry(settings))     # doctest: +SKIP
->>> app = create_app(repo)                                             # doctest: +SKIP
+>>> app = create_app(repo, domains=load_domains().values(), ...)        # doctest: +SKIP
+
+Domains plug in through :class:`ServiceContext`: their routes follow the registry's champion
+and canary moves like the Open Inference Protocol routes (:class:`Followed`).
 
 ``couturier serve`` runs it with uvicorn.
 """
 
 from couturier.serving._app import Batching, Routing, create_app
 from couturier.serving._batching import Batcher, OverloadedError
+from couturier.serving._context import ServiceContext
+from couturier.serving._follow import Followed, Follower, Served
+from couturier.serving._metrics import Metrics
 from couturier.serving._predictions import (
     PredictionLog,
     PredictionSink,
@@ -19,12 +25,17 @@ from couturier.serving._repository import LoadedVersion, ModelRepository
 __all__ = [
     "Batcher",
     "Batching",
+    "Followed",
+    "Follower",
     "LoadedVersion",
+    "Metrics",
     "ModelRepository",
     "OverloadedError",
     "PredictionLog",
     "PredictionSink",
     "Routing",
+    "Served",
+    "ServiceContext",
     "create_app",
     "read_predictions",
     "settle",

@@ -21,11 +21,11 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +38,8 @@ from couturier import __version__
 from couturier.errors import CouturierError, PayloadTooLargeError
 from couturier.registry import ModelRegistry
 from couturier.serving._admin import admin_router
+from couturier.serving._context import ServiceContext
+from couturier.serving._follow import Follower
 from couturier.serving._infer import (
     MAX_BODY_BYTES,
     InferEndpoint,
@@ -55,6 +57,10 @@ from couturier.serving._problems import (
     validation_problem,
 )
 from couturier.serving._repository import ModelRepository
+from couturier.settings import Settings
+
+if TYPE_CHECKING:
+    from couturier.domain import Domain
 
 __all__ = ["create_app"]
 
@@ -168,7 +174,9 @@ def create_app(
     registry: Callable[[], ModelRegistry] | None = None,
     follow: bool = True,
     follow_interval_s: float = 2.0,
-    routers: list[Any] | None = None,
+    domains: Sequence[Domain] = (),
+    settings: Settings | None = None,
+    sinks: Callable[[str], PredictionSink] | None = None,
     routing: Routing | None = None,
     admin_token: str | None = None,
     shadow_log: PredictionSink | None = None,
@@ -182,6 +190,12 @@ def create_app(
     routes can reload and move aliases. ``admin_token``: the bearer token of the admin routes
     (None: they answer 403). ``shadow_log``: where shadow comparisons are written.
     ``max_body_bytes``: the largest request body on any route (413 beyond).
+
+    ``domains``: their ``service`` hooks are mounted through a :class:`ServiceContext` (with
+    ``settings``, a registry from ``registry``, and ``sinks`` for their prediction logs); their
+    routes follow the registry like the ``/v2`` routes. A domain whose service fails to mount,
+    like a champion that fails to load, leaves the server up: ``/v2/health/ready`` answers 503
+    naming it, and everything else keeps serving.
     """
     defaults = batching or Batching()
     per_model: dict[str, Batching] = {}  # changed at run time by PUT /admin/.../batching
@@ -194,11 +208,23 @@ def create_app(
 
     routing = routing or Routing()
     metrics = Metrics()
+    repository.on_swap = None  # set below, once the metrics exist
 
     def swapped(name: str, role: str, version: int | None, problem: str | None) -> None:
         metrics.swaps.labels(name, role, "ok" if problem is None else "refused").inc()
         if problem is None and role == "champion" and name in repository.names():
             metrics.loaded.labels(name).set(repository.get(name).version)
+
+    repository.on_swap = swapped
+    context: ServiceContext | None = None
+    if domains:
+        if registry is None or settings is None:
+            raise ValueError("domains are mounted with a registry factory and settings")
+        mounting = registry()
+        context = ServiceContext(
+            settings, mounting, metrics, sinks, routing.canary_share, routing.seed
+        )
+    mount_problems: dict[str, str] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -210,7 +236,11 @@ def create_app(
             yield
             return
         client = registry()
-        stop = repository.follow(client, interval_s=follow_interval_s, on_swap=swapped)
+        follower = Follower(client, interval_s=follow_interval_s)
+        follower.subscribe(repository.handle)
+        for followed in context.followed if context is not None else []:
+            follower.subscribe(followed.handle)
+        stop = follower.start()
         try:
             yield
         finally:
@@ -228,7 +258,7 @@ def create_app(
     )
     app.max_body_bytes = max_body_bytes
     app.state.repository = repository
-    app.state.metrics = metrics  # domain routes count their decisions here
+    app.state.metrics = metrics
     for name in repository.names():
         metrics.loaded.labels(name).set(repository.get(name).version)
 
@@ -275,9 +305,17 @@ def create_app(
 
     @app.get("/v2/health/ready")
     async def ready() -> JSONResponse:
-        missing = [n for n in expected or [] if n not in repository.names()]
-        ok = not missing
-        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+        """Ready when every expected model is loaded and nothing failed to load or mount;
+        otherwise 503 with what is wrong (the process stays up and serves the rest)."""
+        problems = {n: f"{n} is not loaded" for n in expected or [] if n not in repository.names()}
+        problems.update(repository.problems)
+        if context is not None:
+            problems.update(context.problems())
+        problems.update(mount_problems)
+        body: dict[str, Any] = {"ready": not problems}
+        if problems:
+            body["problems"] = problems
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     @app.get("/v2")
     async def server_metadata() -> dict[str, Any]:
@@ -313,8 +351,19 @@ def create_app(
         loaded = repository.get(name, version)
         return {"name": name, "version": str(loaded.version), "ready": True}
 
-    for extra in routers or []:  # domains' routes (``Domain.service``), e.g. /v1/authenticate
-        app.include_router(extra)
+    if context is not None:  # domains' routes (``Domain.service``), e.g. /v1/authenticate
+        for domain in domains:
+            if domain.service is None:
+                continue
+            try:
+                app.include_router(domain.service(context))
+            except Exception as exc:  # one domain's failure must not take the others down
+                log.exception("domain %s: its service failed to mount", domain.name)
+                mount_problems[f"domain:{domain.name}"] = (
+                    f"the {domain.name} domain's service failed to mount: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+        context.registry.close()
 
     @app.get("/metrics")
     async def prometheus() -> Response:

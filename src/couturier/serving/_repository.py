@@ -11,14 +11,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from couturier.errors import InvalidInputError, NotFoundError
-from couturier.registry import ModelRegistry
-from couturier.registry._packaging import session
+from couturier.registry import ModelRegistry, PromotionEvent, session
 from couturier.serving._batching import Batcher
 from couturier.serving._tensors import DATATYPES, onnx_to_datatype
 
@@ -174,6 +174,9 @@ class ModelRepository:
         self._default: dict[str, int] = {}
         self._roles: dict[str, dict[str, int]] = {}  # name -> {"canary": v, "shadow": v}
         self.swaps: list[dict[str, Any]] = []  # what follow() and reload() did, newest last
+        #: model -> why its registry version is not the one serving (cleared by a good swap)
+        self.problems: dict[str, str] = {}
+        self.on_swap: Callable[[str, str, int | None, str | None], None] | None = None
 
     @classmethod
     def from_registry(
@@ -188,13 +191,20 @@ class ModelRepository:
         """
         repo = cls()
         for name in names if names is not None else registry.models():
-            if registry.alias_version(name, alias) is None:
+            number = registry.alias_version(name, alias)
+            if number is None:
                 continue  # registered, nothing promoted yet: nothing to serve
-            repo.add(_load(registry, name, alias, threads))
-            for role in cls.ROLES:
-                number = registry.alias_version(name, role)
-                if number is not None:
-                    repo.set_role(name, role, repo._loaded(registry, name, number, threads))
+            try:
+                repo.add(_load(registry, name, number, threads))
+                for role in cls.ROLES:
+                    other = registry.alias_version(name, role)
+                    if other is not None:
+                        repo.set_role(name, role, repo._loaded(registry, name, other, threads))
+            except Exception as exc:  # a broken version must not take the server down
+                log.warning("could not load %s v%s: %s", name, number, exc)
+                repo.problems[name] = (
+                    f"{name} v{number} ({alias}) could not be loaded: {type(exc).__name__}: {exc}"
+                )
         return repo
 
     def _loaded(
@@ -247,6 +257,13 @@ class ModelRepository:
         version never answers)."""
         problem = candidate.health_check()
         self._record(candidate.name, candidate.version, role, problem)
+        if role == "champion":
+            if problem is None:
+                self.problems.pop(candidate.name, None)
+            else:
+                self.problems[candidate.name] = (
+                    f"{candidate.name} v{candidate.version} failed its health check: {problem}"
+                )
         if problem is None:
             if role == "champion":
                 self.add(candidate)
@@ -292,47 +309,34 @@ class ModelRepository:
         except Exception as exc:  # a version that cannot load is a failed swap, not a crash
             log.warning("could not load %s v%s: %s", name, number, exc)
             self._record(name, number, role, str(exc))
+            if role == "champion":
+                self.problems[name] = (
+                    f"{name} v{number} could not be loaded: {type(exc).__name__}: {exc}"
+                )
             return str(exc)
         return self.swap(candidate, role)
 
-    def follow(
-        self,
-        registry: ModelRegistry,
-        *,
-        interval_s: float = 2.0,
-        threads: int | None = None,
-        on_swap: Any = None,
-    ) -> threading.Event:
-        """Poll the registry's promotion log; on each move of ``champion``, ``canary`` or
-        ``shadow`` for a served model, load, health-check and swap (``reload``).
+    def handle(
+        self, registry: ModelRegistry, event: PromotionEvent, threads: int | None = None
+    ) -> None:
+        """A :class:`~couturier.serving.Follower` handler: on each move of ``champion``,
+        ``canary`` or ``shadow`` of a served model (or a first champion), load, check, swap."""
+        if event.alias not in ("champion", *self.ROLES):
+            return
+        if event.model not in self._models and event.alias != "champion":
+            return
+        problem = self.reload(registry, event.model, event.alias, threads)
+        if self.on_swap is not None:
+            self.on_swap(event.model, event.alias, event.to_version, problem)
 
-        Returns the event that stops the follower thread. The registry must be usable from
-        that thread (a dedicated :class:`ModelRegistry`).
-        """
-        stop = threading.Event()
-        events = registry.events_since(0)
-        last = max((e.id for e in events), default=0)
+    def follow(self, registry: ModelRegistry, *, interval_s: float = 2.0) -> threading.Event:
+        """Follow the registry's promotion log in a thread of its own (``handle`` on each move);
+        returns the event that stops it. The registry must be usable from that thread."""
+        from couturier.serving._follow import Follower
 
-        def loop() -> None:
-            nonlocal last
-            while not stop.wait(interval_s):
-                try:
-                    new = registry.events_since(last)
-                except Exception:  # the registry is down: keep serving what is loaded
-                    log.warning("registry unreachable; serving the loaded versions")
-                    continue
-                for event in new:
-                    last = max(last, event.id)
-                    if event.alias not in ("champion", *self.ROLES):
-                        continue
-                    if event.model not in self._models and event.alias != "champion":
-                        continue
-                    problem = self.reload(registry, event.model, event.alias, threads)
-                    if on_swap is not None:
-                        on_swap(event.model, event.alias, event.to_version, problem)
-
-        threading.Thread(target=loop, name="couturier-follow", daemon=True).start()
-        return stop
+        follower = Follower(registry, interval_s)
+        follower.subscribe(self.handle)
+        return follower.start()
 
     def versions(self, name: str) -> list[int]:
         return sorted(self._models.get(name, {}))

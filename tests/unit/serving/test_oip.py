@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import requests
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from couturier.registry import ModelRegistry
 from couturier.registry._packaging import session
 from couturier.serving import LoadedVersion, ModelRepository, create_app
 from couturier.settings import Settings
+from tests.support.http import infer_body, serve
 from tests.support.registry import World, register
 
 NAME = "toy"
@@ -42,46 +38,8 @@ def served(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
         LoadedVersion.from_onnx(NAME, 2, champion.onnx_model, champion.spec, 1)
     )
     registry.close()
-    with _serve(create_app(repository, expected=[NAME])) as url:
+    with serve(create_app(repository, expected=[NAME])) as url:
         yield url, champion.onnx_model
-
-
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # a thread cannot own signals
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    port = _free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def _infer_body(x: np.ndarray, **extra: Any) -> dict[str, Any]:
-    return {
-        "inputs": [
-            {"name": "X", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}
-        ],
-        **extra,
-    }
 
 
 def test_health_and_server_metadata(served: tuple[str, bytes]) -> None:
@@ -111,7 +69,7 @@ def test_infer_returns_what_onnx_runtime_computes(served: tuple[str, bytes], wor
     x = world.x[:5]
     r = requests.post(
         f"{url}/v2/models/{NAME}/infer",
-        json=_infer_body(x, id="req-1", outputs=[{"name": "probabilities"}]),
+        json=infer_body(x, id="req-1", outputs=[{"name": "probabilities"}]),
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -130,8 +88,8 @@ def test_infer_returns_what_onnx_runtime_computes(served: tuple[str, bytes], wor
 def test_a_version_path_reaches_that_version(served: tuple[str, bytes], world: World) -> None:
     url, _ = served
     x = world.x[:50]
-    v1 = requests.post(f"{url}/v2/models/{NAME}/versions/1/infer", json=_infer_body(x)).json()
-    v2 = requests.post(f"{url}/v2/models/{NAME}/versions/2/infer", json=_infer_body(x)).json()
+    v1 = requests.post(f"{url}/v2/models/{NAME}/versions/1/infer", json=infer_body(x)).json()
+    v2 = requests.post(f"{url}/v2/models/{NAME}/versions/2/infer", json=infer_body(x)).json()
     assert v1["model_version"] == "1" and v2["model_version"] == "2"
     p1 = next(o for o in v1["outputs"] if o["name"] == "probabilities")["data"]
     p2 = next(o for o in v2["outputs"] if o["name"] == "probabilities")["data"]
@@ -251,7 +209,7 @@ def test_metrics_count_requests_batches_and_loaded_versions(
     served: tuple[str, bytes], world: World
 ) -> None:
     url, _ = served
-    requests.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:7]))
+    requests.post(f"{url}/v2/models/{NAME}/infer", json=infer_body(world.x[:7]))
     text = requests.get(f"{url}/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     requests_total = {
@@ -268,9 +226,13 @@ def test_metrics_count_requests_batches_and_loaded_versions(
 
 
 def test_not_ready_until_every_expected_model_is_loaded(tmp_path: Path) -> None:
-    with _serve(create_app(ModelRepository(), expected=["authentication"])) as url:
+    with serve(create_app(ModelRepository(), expected=["authentication"])) as url:
         r = requests.get(f"{url}/v2/health/ready")
-        assert r.status_code == 503 and r.json() == {"ready": False}
+        assert r.status_code == 503
+        assert r.json() == {
+            "ready": False,
+            "problems": {"authentication": "authentication is not loaded"},
+        }
         assert requests.get(f"{url}/v2/health/live").status_code == 200
 
 
@@ -293,11 +255,11 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(world: World, tmp_pat
     repository = _one_model(world, tmp_path)
     queued = Batching(max_batch=8, max_queue=0, inline_below_ms=0.0)  # never inline: queued
     app = create_app(repository, batching=queued)
-    with _serve(app) as url:
-        r = requests.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:1]))
+    with serve(app) as url:
+        r = requests.post(f"{url}/v2/models/{NAME}/infer", json=infer_body(world.x[:1]))
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
         assert "retry shortly" in r.json()["detail"]
-        full = requests.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:8]))
+        full = requests.post(f"{url}/v2/models/{NAME}/infer", json=infer_body(world.x[:8]))
         assert full.status_code == 200  # a full batch bypasses the queue
         text = requests.get(f"{url}/metrics").text
         assert f'couturier_shed_total{{model="{NAME}"}} 1.0' in text
@@ -405,7 +367,7 @@ def test_compressed_and_oversized_bodies(served: tuple[str, bytes], world: World
     import gzip
 
     url, _ = served
-    body = json.dumps(_infer_body(world.x[:2])).encode()
+    body = json.dumps(infer_body(world.x[:2])).encode()
     zipped = requests.post(
         f"{url}/v2/models/{NAME}/infer",
         data=gzip.compress(body),
@@ -429,9 +391,9 @@ def test_bodies_over_the_limit_and_unknown_routes_get_problems(
 
     repository = _one_model(world, tmp_path)
     app = create_app(repository, max_body_bytes=1000, admin_token="t")
-    body = json.dumps(_infer_body(world.x[:40])).encode()
+    body = json.dumps(infer_body(world.x[:40])).encode()
     assert len(body) > 1000
-    with _serve(app) as url:
+    with serve(app) as url:
         big = requests.post(f"{url}/v2/models/{NAME}/infer", data=body)
         assert big.status_code == 413 and "the limit is 1,000" in big.json()["detail"]
         bomb = requests.post(

@@ -23,8 +23,9 @@ from couturier.serving import (
     read_predictions,
 )
 from couturier.settings import Settings
+from tests.support.http import infer_body, serve
 from tests.support.registry import World, register
-from tests.unit.serving.test_oip import NAME, _infer_body, _serve
+from tests.unit.serving.test_oip import NAME
 
 TOKEN = "s3cret-admin-token"
 
@@ -48,7 +49,7 @@ def _version_counts(url: str, world: World, n: int) -> dict[str, int]:
     counts: dict[str, int] = {}
     with requests.Session() as http:
         for _ in range(n):
-            r = http.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:1]))
+            r = http.post(f"{url}/v2/models/{NAME}/infer", json=infer_body(world.x[:1]))
             assert r.status_code == 200, r.text
             v = r.json()["model_version"]
             counts[v] = counts.get(v, 0) + 1
@@ -69,11 +70,11 @@ def test_a_canary_answers_its_share_and_a_shadow_is_only_logged(
     app = create_app(
         repository, routing=Routing(canary_share=0.25, seed=1), shadow_log=log, follow=False
     )
-    with _serve(app) as url:
+    with serve(app) as url:
         counts = _version_counts(url, world, 400)
         # a version path is never rerouted
         pinned = requests.post(
-            f"{url}/v2/models/{NAME}/versions/1/infer", json=_infer_body(world.x[:1])
+            f"{url}/v2/models/{NAME}/versions/1/infer", json=infer_body(world.x[:1])
         )
         assert pinned.json()["model_version"] == "1"
         metrics = requests.get(f"{url}/metrics").text
@@ -122,7 +123,7 @@ def test_a_failing_shadow_fails_no_request(three: Settings, world: World, tmp_pa
 
     log = Collected()
     assert isinstance(log, PredictionSink)
-    with _serve(create_app(repository, shadow_log=log, follow=False)) as url:
+    with serve(create_app(repository, shadow_log=log, follow=False)) as url:
         assert set(_version_counts(url, world, 20)) == {"1"}
         deadline = time.time() + 10
         while 'outcome="failed"} 20.0' not in requests.get(f"{url}/metrics").text:
@@ -147,12 +148,12 @@ def test_admin_routes_need_the_token(three: Settings) -> None:
         repository = ModelRepository.from_registry(registry)
     finally:
         registry.close()
-    with _serve(create_app(repository, admin_token=TOKEN, follow=False)) as url:
+    with serve(create_app(repository, admin_token=TOKEN, follow=False)) as url:
         assert _admin(url, "GET", f"/models/{NAME}", token=None).status_code == 401
         wrong = _admin(url, "GET", f"/models/{NAME}", token="guess")
         assert wrong.status_code == 401 and "Authorization: Bearer" in wrong.json()["detail"]
         assert _admin(url, "GET", f"/models/{NAME}").status_code == 200
-    with _serve(create_app(repository, follow=False)) as url:  # no token configured: off
+    with serve(create_app(repository, follow=False)) as url:  # no token configured: off
         off = _admin(url, "GET", f"/models/{NAME}")
         assert off.status_code == 403 and "COUTURIER_ADMIN_TOKEN" in off.json()["detail"]
 
@@ -172,7 +173,7 @@ def test_admin_changes_batching_and_moves_aliases_through_the_registry(
         admin_token=TOKEN,
         batching=Batching(max_batch=64, inline_below_ms=0.0),
     )
-    with _serve(app) as url:
+    with serve(app) as url:
         assert _version_counts(url, world, 2) == {"1": 2}  # creates the batcher
         changed = _admin(url, "PUT", f"/models/{NAME}/batching", json={"max_batch": 8})
         assert changed.status_code == 200 and changed.json()["batching"]["max_batch"] == 8
@@ -224,7 +225,7 @@ def test_canary_and_shadow_moves_are_followed(three: Settings, world: World) -> 
             follow_interval_s=0.05,
             routing=Routing(canary_share=1.0),  # every unversioned request to the canary
         )
-        with _serve(app) as url:
+        with serve(app) as url:
             registry.promote(NAME, 2, "canary", actor="test", reason="try")
             deadline = time.time() + 20
             while _version_counts(url, world, 1) != {"2": 1}:

@@ -13,8 +13,9 @@ import requests
 from couturier.registry import ModelRegistry
 from couturier.serving import LoadedVersion, ModelRepository, create_app
 from couturier.settings import Settings
+from tests.support.http import infer_body, serve
 from tests.support.registry import World, register
-from tests.unit.serving.test_oip import NAME, _infer_body, _serve
+from tests.unit.serving.test_oip import NAME
 
 
 class _Broken:
@@ -77,7 +78,7 @@ def test_champion_moves_are_followed_under_load_with_no_failed_request(
     def client() -> None:
         with requests.Session() as http:
             while not stop.is_set():
-                r = http.post(f"{url}/v2/models/{NAME}/infer", json=_infer_body(world.x[:3]))
+                r = http.post(f"{url}/v2/models/{NAME}/infer", json=infer_body(world.x[:3]))
                 statuses.append(r.status_code)
                 if r.status_code == 200:
                     seen.append(r.json()["model_version"])
@@ -89,7 +90,7 @@ def test_champion_moves_are_followed_under_load_with_no_failed_request(
             time.sleep(0.01)
 
     try:
-        with _serve(app) as url:
+        with serve(app) as url:
             clients = [threading.Thread(target=client) for _ in range(3)]
             for c in clients:
                 c.start()

@@ -1,22 +1,44 @@
-"""Authentication: is this listing counterfeit? Its features, models and decisions."""
+"""Authentication: is this listing counterfeit? Its features, models and decisions.
 
-from couturier.domain import Domain
+The domain plugs into the platform through :data:`domain` (the ``couturier.domains`` entry
+point). Its recipe and its service import their heavy parts (torch, LightGBM, FAISS) only when
+called, so discovering the domain costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from couturier.domain import Domain, RecipeReport
 from couturier.domains.authentication.features import FEATURES
-from couturier.domains.authentication.recipe import run_recipe
 
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
-def _service(settings: object, registry: object) -> object:
-    from couturier.domains.authentication.service import mount
-
-    return mount(settings, registry)
-
+    from couturier.features import FeatureRepo
+    from couturier.marketplace import Marketplace
+    from couturier.registry import ModelRegistry
+    from couturier.serving import ServiceContext
 
 __all__ = ["FEATURES", "domain"]
+
+
+def _recipe(market: Marketplace, repo: FeatureRepo, registry: ModelRegistry) -> RecipeReport:
+    from couturier.domains.authentication.recipe import run_recipe
+
+    return run_recipe(market, repo, registry)
+
+
+def _service(context: ServiceContext) -> APIRouter:
+    from couturier.domains.authentication.service import mount
+
+    return mount(context)
+
 
 domain = Domain(
     name="authentication",
     description="decide whether a listing is authentic, counterfeit, or needs an expert",
     features=FEATURES,
-    recipe=run_recipe,
+    recipe=_recipe,
     service=_service,
 )

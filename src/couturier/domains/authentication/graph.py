@@ -22,8 +22,7 @@ import numpy as np
 from couturier.domains.authentication import fusion, image_model, listing_model
 from couturier.domains.authentication.decision import DecisionPolicy
 from couturier.domains.authentication.evidence import Evidence, ReferenceSet
-from couturier.registry import ModelRegistry
-from couturier.registry._packaging import session
+from couturier.registry import ModelRegistry, session
 from couturier.retrieval import SearchResult
 
 __all__ = ["AuthenticationGraph", "GraphScores"]
@@ -97,6 +96,21 @@ class AuthenticationGraph:
             },
             threads,
         )
+
+    def check(self) -> str | None:
+        """Score one listing with one blank photo of each brand-0 view through every stage:
+        None when the graph answers a finite probability, else why it must not serve (a
+        version that fails this is never swapped in)."""
+        try:
+            contexts = image_model.context_codes([0], ["front"])
+            images = np.zeros((1, 96, 96, 3), np.uint8)
+            x = np.zeros((1, len(listing_model.INPUTS)), np.float32)
+            scores = self.score(np.array([0]), x, np.array([0]), images, contexts)
+        except Exception as exc:
+            return f"the graph failed on a blank listing: {type(exc).__name__}: {exc}"
+        if not np.isfinite(scores.probability).all():
+            return "the graph's probability is not finite on a blank listing"
+        return None
 
     # ---- stages ----------------------------------------------------------------------------
     def listing_scores(self, x: np.ndarray) -> np.ndarray:

@@ -39,15 +39,25 @@ from pydantic_core import to_json
 from couturier.domains.authentication import fusion, image_model, listing_model
 from couturier.domains.authentication.graph import AuthenticationGraph
 from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
-from couturier.errors import CouturierError, InvalidInputError
-from couturier.marketplace._catalog import CATEGORIES
-from couturier.marketplace._flaws import VIEWS
-from couturier.serving import PredictionLog, PredictionSink, settle
+from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
+from couturier.marketplace import CATEGORIES, VIEWS
+from couturier.serving import (
+    Followed,
+    Metrics,
+    PredictionSink,
+    Served,
+    ServiceContext,
+    settle,
+)
 
-__all__ = ["AuthenticateRequest", "AuthenticationService", "Listing", "router"]
+__all__ = ["AuthenticateRequest", "AuthenticationService", "Listing", "mount", "router"]
 
 View = Literal["front", "monogram", "hardware", "label"]
-assert set(VIEWS) == {"front", "monogram", "hardware", "label"}
+if set(VIEWS) != {"front", "monogram", "hardware", "label"}:  # the API's enum follows the catalog
+    raise ImportError(f"the View literal must list the marketplace's views {VIEWS}")
+
+#: The largest id any store holds (int64: Parquet, Feast's entity keys, PostgreSQL bigint).
+MAX_ID = 2**63 - 1
 
 
 class PhotoIn(BaseModel):
@@ -62,10 +72,10 @@ class Listing(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    listing_id: int = Field(ge=0)
-    seller_id: int = Field(ge=0)
-    product_id: int = Field(ge=0)
-    brand_id: int = Field(ge=0)
+    listing_id: int = Field(ge=0, le=MAX_ID)
+    seller_id: int = Field(ge=0, le=MAX_ID)
+    product_id: int = Field(ge=0, le=MAX_ID)
+    brand_id: int = Field(ge=0, le=MAX_ID)
     category: str
 
     def entity_keys(self) -> dict[str, int]:
@@ -87,22 +97,59 @@ MAX_PHOTOS = 4
 
 
 class AuthenticationService:
+    """Scores one listing through the champion (or canary) graph the registry names now.
+
+    ``graphs`` follows the ``authentication`` model (``ServiceContext.follow``); each request
+    takes one graph and keeps it to the end, so its answer never mixes two graphs' components.
+    ``reader`` is the online-feature reader, or a function that builds one: it is built on
+    first use and rebuilt after a failure (at most every ``reader_retry_s``), so the service
+    mounts before the features are registered and recovers when they are.
+
+    Feature reads run in a pool of their own: a store that hangs holds those threads only,
+    never the ones the image model and the reference search need.
+    """
+
     def __init__(
         self,
-        graph: AuthenticationGraph,
+        graphs: Followed[AuthenticationGraph],
         reader: Any,
         *,
         feature_timeout_s: float = 0.05,
         retrieval_timeout_s: float = 0.05,
         threads: int = 2,
+        feature_threads: int = 4,
         log: PredictionSink | None = None,
+        reader_retry_s: float = 5.0,
     ) -> None:
-        self.graph = graph
-        self.reader = reader  # couturier.features.OnlineReader
+        self.graphs = graphs
+        builds = callable(reader) and not hasattr(reader, "get")
+        self._reader = None if builds else reader
+        self._make_reader = reader if builds else None
+        self._reader_failed: tuple[float, str] | None = None
+        self.reader_retry_s = reader_retry_s
         self.log = log  # every answer is in the log before it is sent
         self.feature_timeout_s = feature_timeout_s
         self.retrieval_timeout_s = retrieval_timeout_s
-        self._pool = ThreadPoolExecutor(max_workers=threads)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="auth-model")
+        self._feature_pool = ThreadPoolExecutor(
+            max_workers=feature_threads, thread_name_prefix="auth-features"
+        )
+
+    @property
+    def reader(self) -> Any:
+        """The online reader, built on first use; 503 while it cannot be built."""
+        if self._reader is not None:
+            return self._reader
+        failed = self._reader_failed
+        if failed is not None and time.monotonic() - failed[0] < self.reader_retry_s:
+            raise DependencyUnavailableError(failed[1])
+        try:
+            self._reader = self._make_reader()  # type: ignore[misc]
+        except CouturierError as exc:
+            why = f"the authentication features cannot be read: {exc.message}"
+            self._reader_failed = (time.monotonic(), why)
+            raise DependencyUnavailableError(why) from exc
+        return self._reader
 
     @staticmethod
     def from_base64(request: AuthenticateRequest) -> list[tuple[str, bytes, str]]:
@@ -135,11 +182,16 @@ class AuthenticationService:
             images[i] = decode_photo(raw, field=where)
         return images
 
-    def _features(self, request: Listing) -> tuple[dict[str, Any], str | None, float]:
+    def _features(
+        self, request: Listing, deadline: float
+    ) -> tuple[dict[str, Any], str | None, float]:
         """The listing's online features, why they are defaults if they are, and the seconds
-        the read took."""
+        the read took. A read that would start after its request stopped waiting is skipped:
+        under an outage, queued reads must not pile up behind hung ones."""
         t = time.perf_counter()
         keys = request.entity_keys()
+        if t > deadline:
+            return self.reader.defaults([keys]).rows[0], "feature read skipped: late", 0.0
         try:
             got = self.reader.get([keys])
         except CouturierError as exc:  # the store is down: declared defaults, and say so
@@ -150,20 +202,28 @@ class AuthenticationService:
         return got.rows[0], note, time.perf_counter() - t
 
     async def authenticate(
-        self, request: Listing, photos: list[tuple[str, bytes, str]]
+        self,
+        request: Listing,
+        photos: list[tuple[str, bytes, str]],
+        served: Served[AuthenticationGraph] | None = None,
     ) -> dict[str, Any]:
-        """``photos``: (view, file bytes, field name for errors), 1 to 4 of them."""
+        """``photos``: (view, file bytes, field name for errors), 1 to 4 of them. ``served``:
+        the graph to score with (default: the one the registry names now)."""
         started = time.perf_counter()
         if request.category not in CATEGORIES:
             raise InvalidInputError(
                 f"category {request.category!r} is unknown; accepted: {', '.join(CATEGORIES)}",
                 field="category",
             )
+        served = served or self.graphs.pick()  # one graph for the whole request
+        graph = served.value
+        reader = self.reader  # 503 while the features cannot be read at all
         views = [view for view, _, _ in photos]
         contexts = image_model.context_codes([request.brand_id] * len(photos), views)
         loop = asyncio.get_running_loop()
         # the feature read needs only the ids: it starts before the photos are decoded
-        feature_task = loop.run_in_executor(self._pool, self._features, request)
+        deadline = started + self.feature_timeout_s
+        feature_task = loop.run_in_executor(self._feature_pool, self._features, request, deadline)
         try:
             images = self._decode(photos)
         except BaseException:
@@ -180,13 +240,13 @@ class AuthenticationService:
             nonlocal image_s
             t = time.perf_counter()
             try:
-                outputs = self.graph.image_outputs(images, contexts)
+                outputs = graph.image_outputs(images, contexts)
             except BaseException as exc:
                 loop.call_soon_threadsafe(settle, image_done, None, exc)
                 raise
             image_s = time.perf_counter() - t
             loop.call_soon_threadsafe(settle, image_done, outputs, None)
-            return self.graph.references.search(outputs[1], contexts)
+            return graph.references.search(outputs[1], contexts)
 
         search = loop.run_in_executor(self._pool, image_then_search)
         _quiet(search)  # its failure is the image model's, raised through image_done
@@ -199,7 +259,7 @@ class AuthenticationService:
             if note:
                 degraded["features"] = note
         except TimeoutError:
-            row = self.reader.defaults([request.entity_keys()]).rows[0]
+            row = reader.defaults([request.entity_keys()]).rows[0]
             degraded["features"] = (
                 f"online store slower than {self.feature_timeout_s * 1000:.0f} ms: defaults"
             )
@@ -211,7 +271,7 @@ class AuthenticationService:
                 asyncio.shield(search), timeout=self.retrieval_timeout_s
             )
         except TimeoutError:  # no neighbours: the references' base rate, and no evidence
-            neighbours = self.graph.references.nobody(len(images))
+            neighbours = graph.references.nobody(len(images))
             degraded["retrieval"] = (
                 f"reference search slower than {self.retrieval_timeout_s * 1000:.0f} ms: "
                 "skipped (retrieval score = the references' base rate; no evidence)"
@@ -219,7 +279,7 @@ class AuthenticationService:
         row = {**row, "category": request.category}
         x = listing_model.design_rows([row])
         ids = np.array([request.listing_id])
-        scores = self.graph.score(
+        scores = graph.score(
             ids,
             x,
             np.repeat(ids, len(images)),
@@ -227,14 +287,14 @@ class AuthenticationService:
             photo_outputs=(logits, embeddings),
             neighbours=neighbours,
         )
-        evidence = self.graph.evidence(scores, np.arange(len(images)))
+        evidence = graph.evidence(scores, np.arange(len(images)))
         done = time.perf_counter()
         answer = {
             "request_id": uuid.uuid4().hex,
             "listing_id": request.listing_id,
             "decision": str(scores.decision[0]),
             "probability": float(scores.probability[0]),
-            "thresholds": self.graph.policy.as_thresholds(),
+            "thresholds": graph.policy.as_thresholds(),
             "photos": [
                 {"view": view, "logit": float(lo), "retrieval_score": float(r)}
                 for view, lo, r in zip(
@@ -243,7 +303,8 @@ class AuthenticationService:
             ],
             "listing_model_probability": float(scores.listing_p[0]),
             "evidence": evidence.as_records(),
-            "models": self.graph.versions,
+            "models": graph.versions,
+            "role": served.role,
             "degraded": degraded,
             "latency_ms": {
                 "decode": round((decoded - started) * 1000, 3),
@@ -340,7 +401,7 @@ async def _from_form(http: Request) -> tuple[Listing, list[tuple[str, bytes, str
         await form.close()
 
 
-def router(service: AuthenticationService) -> APIRouter:
+def router(service: AuthenticationService, metrics: Metrics | None = None) -> APIRouter:
     api = APIRouter(tags=["authentication"])
 
     # The JSON body is parsed by pydantic-core straight from bytes and the answer serialized
@@ -372,6 +433,7 @@ def router(service: AuthenticationService) -> APIRouter:
         response_class=Response,
     )
     async def authenticate(http: Request) -> Response:
+        served = service.graphs.pick()  # 503 naming the missing model before anything else
         kind = http.headers.get("content-type", "application/json").split(";")[0].strip()
         if kind == "multipart/form-data":
             listing, photos = await _from_form(http)
@@ -383,9 +445,8 @@ def router(service: AuthenticationService) -> APIRouter:
                 "base64) or multipart/form-data (photos as files)",
                 field="content-type",
             )
-        answer = await service.authenticate(listing, photos)
-        metrics = getattr(http.app.state, "metrics", None)
-        if metrics is not None:  # the platform's Prometheus metrics, when mounted there
+        answer = await service.authenticate(listing, photos, served)
+        if metrics is not None:
             metrics.decisions.labels(fusion.MODEL_NAME, answer["decision"]).inc()
             for stage in answer["degraded"]:
                 metrics.degraded.labels(fusion.MODEL_NAME, stage).inc()
@@ -394,18 +455,18 @@ def router(service: AuthenticationService) -> APIRouter:
     return api
 
 
-def mount(settings: Any, registry: Any) -> APIRouter | None:
-    """The domain's ``service`` hook: the router over the champion graph, or None when no
-    authentication graph has been promoted yet."""
+def mount(context: ServiceContext) -> APIRouter:
+    """The domain's ``service`` hook: ``/v1/authenticate`` over the graph the registry's
+    ``authentication`` champion (or canary) names, followed as it moves."""
+    from couturier.domains.authentication.features import FEATURES
     from couturier.features import FeatureRepo, OnlineReader
 
-    if registry.alias_version(fusion.MODEL_NAME, "champion") is None:
-        return None
-    graph = AuthenticationGraph.from_registry(registry, "champion")
-    from couturier.domains.authentication.features import FEATURES
-
-    reader = OnlineReader(FeatureRepo(FEATURES, settings))
-    log = PredictionLog(
-        settings.paths.predictions / "authentication", fsync=settings.predictions_fsync
+    graphs = context.follow(
+        fusion.MODEL_NAME, AuthenticationGraph.from_registry, check=AuthenticationGraph.check
     )
-    return router(AuthenticationService(graph, reader, log=log))
+    service = AuthenticationService(
+        graphs,
+        lambda: OnlineReader(FeatureRepo(FEATURES, context.settings)),
+        log=context.predictions("authentication"),
+    )
+    return router(service, context.metrics)

@@ -1,0 +1,45 @@
+"""``couturier db upgrade``: set up the platform's shared schema once, before replicas start.
+
+On Kubernetes this is the migration Job (or an init container). Replicas that start without it
+still set up what is missing, serialized under the schema lock (``couturier.schema``).
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from couturier.cli._app import app, console, load_settings
+
+db_app = typer.Typer(help="The platform's database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def upgrade_cmd() -> None:
+    """Create what is missing: the promotion log, and each domain's Feast registry tables."""
+    from couturier.domain import load_domains
+    from couturier.features import FeatureRepo
+    from couturier.registry import store_uris, upgrade_schema
+
+    settings = load_settings()
+    table = Table("schema", "where", "result", title=f"profile: {settings.profile}")
+    _, _, log_url = store_uris(settings)
+    created = upgrade_schema(log_url)
+    table.add_row("promotion log", _redact(log_url), "created" if created else "up to date")
+    for domain in load_domains().values():
+        if domain.features is None:
+            continue
+        with FeatureRepo(domain.features, settings) as repo:
+            where = _redact(str(repo.config.registry.path))
+        table.add_row(f"feature registry ({domain.name})", where, "ready")
+    console.print(table)
+
+
+def _redact(url: str) -> str:
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}"

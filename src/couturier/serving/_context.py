@@ -1,0 +1,85 @@
+"""The seam between the server and a domain: what a domain's ``service`` hook is handed.
+
+A domain never builds its own registry client, metrics or prediction log, and never loads its
+models once at start-up: it asks the context to :meth:`~ServiceContext.follow` a registered
+model, so its routes swap champions and canaries exactly like the Open Inference Protocol
+routes, and answer 503 until a champion exists.
+
+>>> def service(context: ServiceContext) -> APIRouter:                     # doctest: +SKIP
+...     graphs = context.follow("authentication", AuthenticationGraph.from_registry)
+...     sink = context.predictions("authentication")
+...     return router(graphs, sink, context.metrics)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from couturier.registry import ModelRegistry
+from couturier.serving._follow import Followed
+from couturier.serving._metrics import Metrics
+from couturier.serving._predictions import PredictionLog, PredictionSink
+from couturier.settings import Settings
+
+__all__ = ["ServiceContext"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class ServiceContext:
+    """Settings, registry, metrics, prediction sinks and alias following, for one server.
+
+    ``registry`` is for reads while the service mounts (in the mounting thread); following
+    happens on the server's follower thread with a client of its own. ``sinks`` makes the
+    prediction sink of a stream name (default: an append-only :class:`PredictionLog` under
+    ``$COUTURIER_HOME/predictions/<stream>``).
+    """
+
+    settings: Settings
+    registry: ModelRegistry
+    metrics: Metrics
+    sinks: Callable[[str], PredictionSink] | None = None
+    canary_share: float = 0.1
+    seed: int | None = None
+    followed: list[Followed[Any]] = field(default_factory=list)
+
+    def follow(
+        self,
+        model: str,
+        load: Callable[[ModelRegistry, int], T],
+        *,
+        check: Callable[[T], str | None] | None = None,
+    ) -> Followed[T]:
+        """Serve ``model``'s champion (and canary) as ``load(registry, version)`` builds them.
+
+        What the registry holds now is loaded before this returns; later moves are followed by
+        the server. ``check`` runs on each loaded object: a reason returned refuses the swap.
+        """
+        followed = Followed(
+            model,
+            load,
+            check=check,
+            canary_share=self.canary_share,
+            seed=self.seed,
+            on_swap=self._swapped,
+        )
+        followed.load_current(self.registry)
+        self.followed.append(followed)
+        return followed
+
+    def predictions(self, stream: str) -> PredictionSink:
+        """The prediction sink of ``stream`` (every answer goes in before it is sent)."""
+        if self.sinks is not None:
+            return self.sinks(stream)
+        folder = self.settings.paths.predictions / stream
+        return PredictionLog(folder, fsync=self.settings.predictions_fsync)
+
+    def problems(self) -> dict[str, str]:
+        """Why a followed model is not serving what the registry says, by model."""
+        return {f.model: f.problem for f in self.followed if f.problem}
+
+    def _swapped(self, model: str, role: str, version: int | None, problem: str | None) -> None:
+        self.metrics.swaps.labels(model, role, "ok" if problem is None else "refused").inc()
