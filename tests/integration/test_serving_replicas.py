@@ -1,37 +1,39 @@
-"""Two `couturier serve` processes on the production stores serve as one.
+"""`couturier serve` replicas on the production stores: they start together and serve as one.
 
 They share nothing but the stores (the MLflow server on PostgreSQL, the promotion log in
-PostgreSQL, Redis): an alias moved through one replica's admin route is followed by the other
-from the promotion log, and a request to either gets the same version and the same answer.
+PostgreSQL, Redis): replicas started at the same moment on a fresh database set its schema up
+once between them (``couturier.schema``), an alias moved through one replica's admin route is
+followed by the other from the promotion log, and a request to either gets the same version and
+the same answer.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 import requests
 
-from couturier.registry import ModelRegistry
+from couturier.domains.authentication import FEATURES
+from couturier.features import FeatureRepo
+from couturier.registry import ModelRegistry, upgrade_schema
+from couturier.registry._log import PromotionLog
 from couturier.settings import Settings
+from tests.integration.conftest import fresh_database
 from tests.support.registry import World, register
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 TOKEN = "replica-admin-token"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -49,35 +51,45 @@ def production(
     }
 
 
-@pytest.fixture
-def replicas(production: dict[str, str], tmp_path: Path) -> Iterator[list[str]]:
+@contextmanager
+def _replicas(env: dict[str, str], folder: Path, count: int) -> Iterator[list[str]]:
+    """``count`` ``couturier serve`` processes started at the same moment, once all are ready
+    (a replica that exits or is not ready in time fails, showing its log)."""
     couturier = str(Path(sys.executable).parent / "couturier")
-    urls = []
+    started = []
     with ExitStack() as stack:
-        for i in range(2):
-            port = _port()
-            log = stack.enter_context((tmp_path / f"replica-{i}.log").open("w"))
+        for i in range(count):
+            port = free_port()
+            path = folder / f"replica-{i}.log"
+            log = stack.enter_context(path.open("w"))
             proc = subprocess.Popen(
                 [couturier, "serve", "--port", str(port)],
-                env={**os.environ, **production},
+                env={**os.environ, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
             stack.callback(proc.wait, 30)
             stack.callback(proc.terminate)
-            urls.append((f"http://127.0.0.1:{port}", proc, tmp_path / f"replica-{i}.log"))
-        deadline = time.monotonic() + 120
-        for url, proc, log_path in urls:
+            started.append((f"http://127.0.0.1:{port}", proc, path))
+        deadline = time.monotonic() + 180
+        for url, proc, path in started:
             while True:
                 try:
-                    if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                        break
+                    ready = requests.get(f"{url}/v2/health/ready", timeout=2)
+                    assert ready.status_code == 200, ready.text
+                    break
                 except requests.ConnectionError:
                     pass
-                assert proc.poll() is None, log_path.read_text()[-2000:]
-                assert time.monotonic() < deadline, log_path.read_text()[-2000:]
-                time.sleep(0.3)
-        yield [u for u, _, _ in urls]
+                assert proc.poll() is None, path.read_text()[-3000:]
+                assert time.monotonic() < deadline, path.read_text()[-3000:]
+                time.sleep(0.2)
+        yield [u for u, _, _ in started]
+
+
+@pytest.fixture
+def replicas(production: dict[str, str], tmp_path: Path) -> Iterator[list[str]]:
+    with _replicas(production, tmp_path, 2) as urls:
+        yield urls
 
 
 @pytest.fixture
@@ -133,3 +145,75 @@ def test_two_replicas_on_the_same_stores_serve_as_one(
     for url in replicas:
         meta = requests.get(f"{url}/v2/models/{name}", timeout=10).json()
         assert meta["versions"] == ["2"]
+
+
+def _promotion_log_schema(dsn: str) -> tuple[int, int, int]:
+    """(tables, trigger functions, triggers) of the promotion log in ``dsn``'s database."""
+    with psycopg.connect(dsn) as conn:
+        counts = [
+            conn.execute(query).fetchone()
+            for query in (
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'couturier_promotion_log'",
+                "SELECT count(*) FROM pg_proc "
+                "WHERE proname = 'couturier_promotion_log_append_only'",
+                "SELECT count(*) FROM pg_trigger WHERE tgname = 'couturier_promotion_log_ro'",
+            )
+        ]
+    return tuple(int(c[0]) if c else 0 for c in counts)  # type: ignore[return-value]
+
+
+def test_four_replicas_started_together_on_a_fresh_database_never_fail(
+    production: dict[str, str], postgres_dsn: str, tmp_path: Path
+) -> None:
+    """Ten times: four replicas at the same moment on a database nobody set up (the race that
+    failed one start in four with ``tuple concurrently updated``)."""
+    for round_ in range(10):
+        dsn = fresh_database(postgres_dsn, f"couturier_replicas_{round_}")
+        folder = tmp_path / f"round-{round_}"
+        folder.mkdir()
+        env = {**production, "COUTURIER_POSTGRES_DSN": dsn}
+        with _replicas(env, folder, 4) as urls:
+            assert len(urls) == 4
+        for log in folder.glob("replica-*.log"):
+            assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+        assert _promotion_log_schema(dsn) == (1, 1, 1)
+
+
+def test_schema_set_up_by_four_processes_at_once_is_made_once(
+    production: dict[str, str], postgres_dsn: str, tmp_path: Path
+) -> None:
+    """The promotion log and the feature registry, set up from four threads released together
+    on a fresh database, ten times: no error, one schema."""
+    settings = Settings.load(
+        **{k.removeprefix("COUTURIER_").lower(): v for k, v in production.items()}
+    )
+    for round_ in range(10):
+        dsn = fresh_database(postgres_dsn, f"couturier_schema_{round_}")
+        url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+        gate = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def set_up(
+            i: int,
+            url: str = url,
+            dsn: str = dsn,
+            gate: threading.Barrier = gate,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            try:
+                gate.wait(30)
+                if i % 2:
+                    upgrade_schema(url)
+                else:
+                    PromotionLog(url).close()
+                FeatureRepo(FEATURES, settings.model_copy(update={"postgres_dsn": dsn})).close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=set_up, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == []
+        assert _promotion_log_schema(dsn) == (1, 1, 1)
