@@ -11,6 +11,7 @@ The hierarchy::
     ├── NotFoundError                   404  an unknown model, version, alias, run or entity
     ├── ConflictError                   409  the request fits the rules but not the current state
     ├── SettingsError                   500  misconfigured: a missing or bad variable
+    ├── MissingExtraError               500  an optional extra is not installed: the pip command
     └── DependencyUnavailableError      503  a store or server the request needs is down
 
 Messages state the value, the rule and the fix, in one line, because the CLI prints them as one
@@ -28,6 +29,7 @@ __all__ = [
     "ForbiddenError",
     "InvalidInputError",
     "InvalidParameterError",
+    "MissingExtraError",
     "NotFoundError",
     "PayloadTooLargeError",
     "SettingsError",
@@ -98,6 +100,15 @@ class SettingsError(CouturierError):
     def __init__(self, message: str, *, variable: str, **context: Any) -> None:
         super().__init__(message, variable=variable, **context)
         self.variable = variable
+
+
+class MissingExtraError(CouturierError):
+    """An optional extra is not installed. ``extra`` names it; the message has the command."""
+
+    def __init__(self, message: str, *, module: str, extra: str, **context: Any) -> None:
+        super().__init__(message, module=module, extra=extra, **context)
+        self.module = module
+        self.extra = extra
 
 
 class DependencyUnavailableError(CouturierError):

@@ -11,13 +11,8 @@ Example (not run as a doctest)::
 from couturier.registry._card import ModelCard, render_card
 from couturier.registry._log import upgrade_schema
 from couturier.registry._packaging import ParityReport, check_parity, session
-from couturier.registry._registry import (
-    LoadedModel,
-    ModelRegistry,
-    ParityError,
-    RegisteredVersion,
-    Run,
-)
+from couturier.registry._registry import ModelRegistry, ParityError
+from couturier.registry._run import LoadedModel, RegisteredVersion, Run
 from couturier.registry._tracking import mlflow_server_command, store_uris
 from couturier.registry.types import (
     ALIASES,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from couturier.errors import InvalidInputError, NotFoundError
+from couturier.extras import require
 
 __all__ = ["SearchResult", "VectorIndex"]
 
@@ -90,7 +91,7 @@ class VectorIndex:
 
     def _index(self, group: int) -> tuple[Any, np.ndarray]:
         if group not in self._built:
-            import faiss
+            faiss = _faiss()
 
             vectors = np.concatenate(self._vectors[group])
             ids = np.concatenate(self._ids[group])
@@ -134,7 +135,7 @@ class VectorIndex:
 
     def recall_at_k(self, vectors: Any, k: int = 10, groups: Any = None) -> float:
         """Share of the exact ``k`` nearest (brute force, same group) that :meth:`search` finds."""
-        import faiss
+        faiss = _faiss()
 
         q = self._check_vectors(vectors)
         g = _groups(groups, len(q), "queries")
@@ -158,7 +159,7 @@ class VectorIndex:
     # ---- persistence ---------------------------------------------------------------------
     def save(self, folder: str | Path) -> str:
         """Write the index to ``folder``; return its fingerprint (sha256 of the files)."""
-        import faiss
+        faiss = _faiss()
 
         root = Path(folder)
         root.mkdir(parents=True, exist_ok=True)
@@ -189,7 +190,7 @@ class VectorIndex:
 
     @classmethod
     def load(cls, folder: str | Path) -> VectorIndex:
-        import faiss
+        faiss = _faiss()
 
         root = Path(folder)
         meta_path = root / "index.json"
@@ -218,6 +219,10 @@ class VectorIndex:
             # keep the vectors, so a later add() can rebuild the group with them
             index._vectors[group] = [faiss_index.reconstruct_n(0, faiss_index.ntotal)]
         return index
+
+
+def _faiss() -> Any:
+    return require("faiss", extra="retrieval", purpose="vector search (couturier.retrieval)")
 
 
 def _groups(groups: Any, n: int, what: str) -> np.ndarray:

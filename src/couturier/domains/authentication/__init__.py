@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from couturier.domain import Domain, RecipeReport
 from couturier.domains.authentication.features import FEATURES
+from couturier.extras import require
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -24,12 +25,15 @@ __all__ = ["FEATURES", "domain"]
 
 
 def _recipe(market: Marketplace, repo: FeatureRepo, registry: ModelRegistry) -> RecipeReport:
+    for module in ("torch", "lightgbm", "onnxmltools", "faiss"):  # fail before any work
+        require(module, extra="authentication", purpose="the authentication recipe")
     from couturier.domains.authentication.recipe import run_recipe
 
     return run_recipe(market, repo, registry)
 
 
 def _service(context: ServiceContext) -> APIRouter:
+    require("faiss", extra="authentication", purpose="the authentication service")
     from couturier.domains.authentication.service import mount
 
     return mount(context)
