@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from couturier.errors import SettingsError
@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     #: prediction logs: False survives kill -9 of the server, True also a power cut (slower)
     predictions_fsync: bool = False
+    #: the online store: sqlite or redis; unset, the profile decides (local: sqlite,
+    #: production: redis). ``redis`` in the local profile reads ``COUTURIER_REDIS_URL``.
+    online_store: Literal["sqlite", "redis"] | None = None
+    #: the online store (Redis): socket timeout of a read or write on an open connection, and
+    #: of opening one; a read against a hung store costs at most connect + read timeout
+    online_timeout_ms: float = Field(default=100.0, gt=0)
+    online_connect_timeout_ms: float = Field(default=100.0, gt=0)
+    #: the online store's circuit breaker: opens after this many consecutive failed reads;
+    #: while open, reads fail at once, and one probe read goes through every reset interval
+    online_breaker_failures: int = Field(default=5, ge=1)
+    online_breaker_reset_s: float = Field(default=1.0, gt=0)
     seed: int = 7
 
     @model_validator(mode="after")

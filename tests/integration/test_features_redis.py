@@ -1,9 +1,19 @@
-"""The feature store with its production online store: a real redis-server."""
+"""The feature store with its production online store: a real redis-server.
+
+The outage tests start a private ``redis-server`` of their own (``RedisServer``: a free
+loopback port, no persistence), then kill it (SIGKILL) or hang it (SIGSTOP) and bring it back on
+the same port, while a reader with its own socket timeouts and circuit breaker keeps reading.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,6 +24,7 @@ from couturier.errors import DependencyUnavailableError
 from couturier.features import FeatureRepo, OnlineReader, build_training_set, materialize
 from couturier.marketplace import Marketplace
 from couturier.settings import Settings
+from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +77,137 @@ def test_a_down_online_store_is_a_503_class_error(market: Marketplace, tmp_path:
     with pytest.raises(DependencyUnavailableError) as info:
         OnlineReader(repo).get([{"listing_id": 1, "seller_id": 1, "product_id": 1}])
     assert info.value.http_status == 503
+
+
+# ---- outages of a private redis-server --------------------------------------------------------
+DEADLINE_S = 20.0
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    server = RedisServer.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            os.kill(server.process.pid, signal.SIGCONT)  # a hung one must hear the stop
+        server.close()
+
+
+def _outage_repo(tmp_path: Path, server: RedisServer, **settings: Any) -> FeatureRepo:
+    return FeatureRepo(
+        FEATURES, Settings(home=tmp_path, **settings), online="redis", redis_url=server.url
+    )
+
+
+def _timed_read(reader: OnlineReader, rows: list[dict[str, int]]) -> tuple[float, Any]:
+    """(seconds, the answer or the DependencyUnavailableError) of one read."""
+    t = time.perf_counter()
+    try:
+        result: Any = reader.get(rows)
+    except DependencyUnavailableError as exc:
+        result = exc
+    return time.perf_counter() - t, result
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
+        time.sleep(0.01)
+
+
+def _refused(result: Any) -> bool:
+    """Refused by the open breaker (the store was not called), not a failed read."""
+    return isinstance(result, DependencyUnavailableError) and result.__cause__ is None
+
+
+def test_a_killed_redis_is_not_called_once_the_breaker_opens_and_values_return_after_restart(
+    private_redis: RedisServer, market: Marketplace, tmp_path: Path
+) -> None:
+    timeout_s, reset_s = 1.0, 0.5  # socket timeouts far above what a refused read costs
+    repo = _outage_repo(
+        tmp_path,
+        private_redis,
+        online_timeout_ms=timeout_s * 1000,
+        online_connect_timeout_ms=timeout_s * 1000,
+        online_breaker_failures=3,
+        online_breaker_reset_s=reset_s,
+    )
+    repo.write_sources(market)
+    repo.apply()
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    materialize(repo, end)
+    listings = market.read("listings", ["listing_id", "seller_id", "product_id", "listed_at"])
+    sample = listings[listings["listed_at"] < end].sample(10, random_state=8)
+    rows = [
+        {k: int(v) for k, v in r.items() if k != "listed_at"} for r in sample.to_dict("records")
+    ]
+    reader = OnlineReader(repo)
+    before = reader.get(rows)
+    assert not any(any(flags) for flags in before.defaulted.values())
+
+    redis.Redis(port=private_redis.port).save()  # the data survives the crash, as on disk
+    private_redis.kill()
+    failed: list[tuple[float, Any]] = []
+
+    def read_until_open() -> bool:
+        failed.append(_timed_read(reader, rows))
+        return reader.store_state == "open"
+
+    _until(read_until_open, "the breaker opens on a killed redis")
+    assert all(isinstance(r, DependencyUnavailableError) for _, r in failed)
+    assert not any(_refused(r) for _, r in failed)  # each of those reached the store
+    during = [_timed_read(reader, rows) for _ in range(20)]  # well within reset_s
+    assert all(_refused(r) for _, r in during), [r for _, r in during]
+    slowest = max(seconds for seconds, _ in during)
+    assert slowest < timeout_s / 10, f"a refused read took {slowest * 1000:.1f} ms"
+    assert "circuit breaker is open" in during[-1][1].message
+
+    private_redis.run()  # the same port, the data from the snapshot
+    restarted = time.monotonic()
+    after: list[tuple[float, Any]] = []
+
+    def answered() -> bool:
+        after.append(_timed_read(reader, rows))
+        return not isinstance(after[-1][1], DependencyUnavailableError)
+
+    _until(answered, "reads answer again after the restart")
+    back = time.monotonic() - restarted
+    failed_probes = [r for _, r in after[:-1] if not _refused(r)]
+    assert not failed_probes, "the first probe after the restart should have answered"
+    assert back < reset_s + 2 * timeout_s + 1.0, f"values came back {back:.2f} s after restart"
+    assert reader.store_state == "closed"
+    got = after[-1][1]
+    assert got.rows == before.rows  # the same values as before the outage
+    assert not any(any(flags) for flags in got.defaulted.values())
+
+
+def test_a_hung_redis_costs_one_socket_timeout_per_read_until_the_breaker_opens(
+    private_redis: RedisServer, tmp_path: Path
+) -> None:
+    """SIGSTOP: the server accepts connections (the kernel does) but never answers."""
+    timeout_s = 0.2
+    repo = _outage_repo(
+        tmp_path,
+        private_redis,
+        online_timeout_ms=timeout_s * 1000,
+        online_breaker_failures=3,
+        online_breaker_reset_s=60.0,  # no probe during this test
+    )
+    repo.apply()
+    reader = OnlineReader(repo)
+    row = [{"listing_id": 1, "seller_id": 2, "product_id": 3}]
+    reader.get(row)  # a pooled connection to the live server
+    assert private_redis.process is not None
+    os.kill(private_redis.process.pid, signal.SIGSTOP)
+    hung = [_timed_read(reader, row) for _ in range(3)]
+    for seconds, result in hung:
+        assert isinstance(result.__cause__, redis.exceptions.TimeoutError), result
+        # ended by the socket timeout: not hanging, not redis-py's retries with backoff
+        assert timeout_s * 0.9 <= seconds < timeout_s + 1.5, seconds
+    assert reader.store_state == "open"
+    refused = [_timed_read(reader, row) for _ in range(20)]
+    assert all(_refused(r) for _, r in refused)
+    assert max(seconds for seconds, _ in refused) < timeout_s / 4

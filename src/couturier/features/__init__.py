@@ -2,7 +2,8 @@
 
 Domains declare their features with the types in :mod:`couturier.features.types`; this layer
 makes them real in Feast (DuckDB offline store, SQLite or Redis online store), builds
-point-in-time-correct training sets, materializes incrementally and serves online reads.
+point-in-time-correct training sets, materializes incrementally and serves online reads, behind
+a circuit breaker whose state (:data:`StoreState`) ``OnlineReader.store_state`` reports.
 
 >>> from couturier.features import FeatureRepo, build_training_set, materialize, OnlineReader
 >>> repo = FeatureRepo(domain.features, settings)          # doctest: +SKIP
@@ -11,6 +12,7 @@ point-in-time-correct training sets, materializes incrementally and serves onlin
 >>> materialize(repo); OnlineReader(repo).get([...])       # doctest: +SKIP
 """
 
+from couturier.features._breaker import StoreState
 from couturier.features._materialize import (
     Freshness,
     ViewMaterialization,
@@ -40,6 +42,7 @@ __all__ = [
     "OnlineFeatures",
     "OnlineReader",
     "SourceReport",
+    "StoreState",
     "TrainingSet",
     "ViewMaterialization",
     "build_training_set",

@@ -9,6 +9,14 @@ Why not ``FeatureStore.get_online_features``: it resolves the service, builds pr
 responses and converts them for every call; measured on this machine it costs ~5 ms per listing
 with SQLite, where the store reads themselves take a fraction of that
 (``docs/decisions/0003-online-read-path.md``). The parity test checks both paths agree.
+
+A store that is down costs a domain its features, not its capacity: every read goes through a
+circuit breaker (``_breaker.py``) that, after ``COUTURIER_ONLINE_BREAKER_FAILURES`` consecutive
+failed reads, refuses reads at once (:class:`~couturier.errors.DependencyUnavailableError`, the
+caller serves :meth:`OnlineReader.defaults`) and lets one probe read through every
+``COUTURIER_ONLINE_BREAKER_RESET_S``; Redis reads also have socket timeouts and no client-side
+retries (``_repo.redis_connection_string``). Why: ``docs/decisions/
+0008-online-store-timeouts-and-breaker.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from couturier.errors import DependencyUnavailableError, InvalidInputError, NotFoundError
+from couturier.features._breaker import BreakerOpenError, StoreBreaker, StoreState, describe
 from couturier.features._repo import FeatureRepo
 from couturier.features.types import FeatureSet, FeatureViewSpec
 
@@ -51,8 +60,14 @@ class OnlineFeatures:
 class OnlineReader:
     """Reads a domain's feature service from the online store.
 
+    Safe to share between threads. Reads go through a circuit breaker: while the store is
+    down, :meth:`get` raises :class:`~couturier.errors.DependencyUnavailableError` at once
+    and :attr:`store_state` says ``open``.
+
     >>> reader = OnlineReader(repo)                                          # doctest: +SKIP
     >>> reader.get([{"listing_id": 7, "seller_id": 3, "product_id": 12}])     # doctest: +SKIP
+    >>> reader.store_state                                                   # doctest: +SKIP
+    'closed'
     """
 
     def __init__(self, repo: FeatureRepo) -> None:
@@ -72,6 +87,19 @@ class OnlineReader:
                 service=self.features.service_name,
             ) from exc
         self._keys = {v.entity.join_key for v in self.features.views}
+        settings = repo.settings
+        self._breaker = StoreBreaker(
+            f"online store ({repo.online_kind}) of {self.features.service_name}",
+            failures=settings.online_breaker_failures,
+            reset_s=settings.online_breaker_reset_s,
+        )
+
+    @property
+    def store_state(self) -> StoreState:
+        """The store's circuit breaker: ``closed`` (reads go to the store), ``open`` (the store
+        failed; reads are refused at once until a probe read answers) or ``half-open`` (a
+        probe read is in flight)."""
+        return self._breaker.state
 
     def defaults(self, rows: Sequence[Mapping[str, Any]]) -> OnlineFeatures:
         """Every row served from the declared defaults, as when the store is down: what a
@@ -84,15 +112,32 @@ class OnlineReader:
     def get(self, rows: Sequence[Mapping[str, Any]]) -> OnlineFeatures:
         """Every feature of the service for each row; a row names each entity's join key."""
         self._check(rows)
+        kind = self.repo.online_kind
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                results = self._read(rows)
+            results = self._breaker.call(lambda: self._read_quietly(rows))
+        except BreakerOpenError:
+            breaker = self._breaker
+            raise DependencyUnavailableError(
+                f"online store ({kind}) not read: its circuit breaker is {breaker.state} after "
+                f"{breaker.failures} consecutive failed reads (last: "
+                f"{describe(breaker.last_failure)}); one probe read every {breaker.reset_s:g} s "
+                "(COUTURIER_ONLINE_BREAKER_RESET_S) closes it once the store answers; serve "
+                "the declared defaults meanwhile",
+                store=kind,
+                breaker=breaker.state,
+            ) from None
         except Exception as exc:  # a store outage is the caller's to degrade on
             raise DependencyUnavailableError(
-                f"online store ({self.repo.online_kind}) read failed: {type(exc).__name__}: {exc}",
+                f"online store ({kind}) read failed: {describe(exc)}",
+                store=kind,
+                breaker=self._breaker.state,
             ) from exc
         return self._assemble(rows, results)
+
+    def _read_quietly(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._read(rows)
 
     def _check(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for i, row in enumerate(rows):

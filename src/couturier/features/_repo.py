@@ -134,7 +134,11 @@ class FeatureRepo:
         self.root = settings.paths.features / features.service
         self.sources = self.root / "sources"
         self.root.mkdir(parents=True, exist_ok=True)
-        kind = online or ("redis" if settings.profile == "production" else "sqlite")
+        kind = (
+            online
+            or settings.online_store
+            or ("redis" if settings.profile == "production" else "sqlite")
+        )
         self.online_kind = kind
         self.config = self._config(kind, redis_url or settings.redis_url)
         # Feast's SQL registry creates its tables when it starts: under the schema lock, so
@@ -143,6 +147,7 @@ class FeatureRepo:
         with warnings.catch_warnings(), schema_lock(registry_url):
             warnings.simplefilter("ignore")
             self.store = feast.FeatureStore(config=self.config)
+            _ = self.store.registry  # Feast builds its registry (and tables) on first access
         self.project = self.config.project
 
     # ---- configuration ------------------------------------------------------------------

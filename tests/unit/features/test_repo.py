@@ -12,13 +12,46 @@ from couturier.settings import Settings
 
 
 def test_redis_urls_become_feast_connection_strings() -> None:
-    assert redis_connection_string("redis://127.0.0.1:6379/2") == "127.0.0.1:6379,db=2"
-    assert (
-        redis_connection_string("rediss://:pw@cache:6380/0")
-        == "cache:6380,db=0,password=pw,ssl=true"
+    ms = {"timeout_ms": 100.0, "connect_timeout_ms": 50.0}
+    timeouts = "socket_timeout=0.1,socket_connect_timeout=0.05,retry=null"
+    assert redis_connection_string("redis://127.0.0.1:6379/2", **ms) == (
+        f"127.0.0.1:6379,db=2,{timeouts}"
+    )
+    assert redis_connection_string("rediss://:pw@cache:6380/0", **ms) == (
+        f"cache:6380,db=0,password=pw,ssl=true,{timeouts}"
     )
     with pytest.raises(InvalidInputError, match="redis://"):
-        redis_connection_string("http://cache:6379")
+        redis_connection_string("http://cache:6379", **ms)
+
+
+@pytest.mark.parametrize("field", ["timeout_ms", "connect_timeout_ms"])
+def test_non_positive_socket_timeouts_are_refused(field: str) -> None:
+    ms = {"timeout_ms": 100.0, "connect_timeout_ms": 100.0, field: 0.0}
+    with pytest.raises(InvalidInputError) as info:
+        redis_connection_string("redis://cache:6379/0", **ms)
+    assert info.value.field == field
+    assert f"COUTURIER_ONLINE_{field.upper()}" in info.value.message
+
+
+def test_feasts_redis_client_gets_the_timeouts_and_no_retries(tmp_path: Path) -> None:
+    """Feast builds the client from the connection string: what reaches redis-py is what a
+    read against a dead or hung Redis costs (with redis-py's default retry, 3 to 12 s)."""
+    settings = Settings(home=tmp_path, online_timeout_ms=80, online_connect_timeout_ms=30)
+    repo = FeatureRepo(FEATURES, settings, online="redis", redis_url="redis://127.0.0.1:1/0")
+    store = repo.store._get_provider().online_store
+    client = store._get_client(repo.config.online_store)  # Feast's own client factory
+    connection = client.connection_pool.make_connection()
+    assert connection.socket_timeout == pytest.approx(0.08)
+    assert connection.socket_connect_timeout == pytest.approx(0.03)
+    assert connection.retry.get_retries() == 0
+
+
+def test_the_online_store_setting_picks_redis_in_the_local_profile(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, online_store="redis", redis_url="redis://cache:6379/1")
+    repo = FeatureRepo(FEATURES, settings)
+    assert repo.online_kind == "redis"
+    assert repo.config.online_store.connection_string.startswith("cache:6379,db=1,")
+    assert FeatureRepo(FEATURES, Settings(home=tmp_path)).online_kind == "sqlite"
 
 
 def test_redis_online_store_needs_a_url(tmp_path: Path) -> None:
