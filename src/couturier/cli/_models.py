@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from couturier.cli._app import app, console, load_settings
 from couturier.registry import ModelRegistry
 from couturier.registry._tracking import mlflow_server_command, store_uris
+from couturier.registry.types import FAILED, NOT_JUDGED, PASSED, GateVerdict
 
 models_app = typer.Typer(help="The model registry: versions, aliases, gates, audit, rollback.")
 app.add_typer(models_app, name="models")
@@ -55,9 +56,55 @@ def list_cmd(as_json: JsonOpt = False) -> None:
 def show_cmd(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
     version: Annotated[int | None, typer.Argument(help="A version (default: the model).")] = None,
+    checks: Annotated[
+        bool,
+        typer.Option("--checks", help="Print the version's gate checks as a table, not JSON."),
+    ] = False,
 ) -> None:
-    """A model's aliases and versions, or one version's gate verdict and lineage."""
-    _print_json(_registry().show(name, version))
+    """A model's aliases and versions, or one version's gate verdict and lineage.
+
+    Each gate check carries its ``status``: ``passed``, ``failed`` or ``not judged`` (the policy
+    sets no threshold, there is no champion to compare with, no slice is large enough).
+    """
+    reg = _registry()
+    if not checks:
+        _print_json(reg.show(name, version))
+        return
+    if version is None:
+        raise typer.BadParameter("--checks needs a VERSION")
+    verdict = reg.verdict(name, version)
+    if verdict is None:
+        console.print(f"{name} v{version} has no gate verdict")
+        return
+    console.print(_checks_table(name, version, verdict))
+
+
+def _checks_table(name: str, version: int, verdict: GateVerdict) -> Table:
+    against = f" against champion v{verdict.champion_version}" if verdict.champion_version else ""
+    table = Table(
+        Column("check", no_wrap=True, min_width=len("no_slice_regression")),
+        Column("status", no_wrap=True),
+        "value",
+        "threshold",
+        "detail",
+        title=f"{name} v{version}: gate {'passed' if verdict.passed else 'FAILED'}{against}",
+    )
+    style = {PASSED: "green", FAILED: "bold red", NOT_JUDGED: "dim"}
+    for c in verdict.checks:
+        table.add_row(
+            c.name,
+            f"[{style[c.status]}]{c.status}[/]",
+            _cell(c.value),
+            _cell(c.threshold),
+            c.detail,
+        )
+    return table
+
+
+def _cell(value: float | str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @models_app.command("promote")

@@ -17,6 +17,13 @@ __all__ = ["ModelCard", "render_card"]
 
 @dataclass
 class ModelCard:
+    """What a registered version is for and how it did; rendered to Markdown and HTML.
+
+    ``verdict`` and ``version`` are filled in by the registry at registration. The card's
+    comparison table shows each gate check's status (passed, failed or not judged) and lists
+    the checks that were not judged, so a reader sees what the gate did not look at.
+    """
+
     name: str
     intended_use: str
     limitations: list[str]

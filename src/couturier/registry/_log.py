@@ -171,7 +171,6 @@ class PromotionLog:
         ]
 
 
-
 def upgrade_schema(url: str) -> bool:
     """Set up the promotion log's schema at ``url`` (the migration step); True if it was
     missing and is now created, False if it was already there."""

@@ -114,6 +114,29 @@ def test_training_keeps_the_best_epoch_and_stops_when_it_stops_improving() -> No
     assert stopped.history[stopped.best_epoch]["valid_listing_pr_auc"] == best
 
 
+def test_the_image_model_module_names_the_whole_model() -> None:
+    """The network and its ONNX side live in modules of their own; callers import one name."""
+    for name in image_model.__all__:
+        assert hasattr(image_model, name), name
+    net = image_model._build(SMALL)  # benchmarks build an untrained network this way
+    assert net.out.in_features == image_model.EMBEDDING_DIM
+    assert net.film.num_embeddings == image_model.CONTEXTS
+
+
+def test_validation_is_capped_keeping_every_counterfeit_photo() -> None:
+    from couturier.domains.authentication._recipe_training import cap_validation
+
+    listing = np.repeat(np.arange(40), 3)  # 40 listings of 3 photos
+    label = (listing < 4).astype(int)  # 4 counterfeit listings: 12 photos
+    valid = np.ones(len(listing), bool)
+    assert cap_validation(valid, label, listing, 500, seed=1) is valid  # under the cap
+    capped = cap_validation(valid, label, listing, 30, seed=1)
+    assert capped[label == 1].all()  # every counterfeit photo stays
+    kept = np.unique(listing[capped & (label == 0)])
+    assert len(kept) == (30 - 12) // 3  # whole authentic listings, as many as fit
+    assert np.array_equal(capped, cap_validation(valid, label, listing, 30, seed=1))
+
+
 def test_training_needs_both_classes_and_a_validation_set() -> None:
     images, contexts, _, ids = _toy(32)
     with pytest.raises(InvalidInputError, match="counterfeit and authentic"):

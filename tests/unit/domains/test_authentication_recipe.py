@@ -168,8 +168,56 @@ def test_a_second_run_is_judged_against_the_champion_and_does_not_replace_it(
     second = run_recipe(market, trained.repo, trained.registry, config=QUICK)
     verdict = trained.registry.verdict(fusion.MODEL_NAME, second.version)
     assert verdict is not None and verdict.champion_version == 1
-    assert {c.name for c in verdict.checks} >= {"parity", "beats_champion", "no_slice_regression"}
+    checks = {c.name: c for c in verdict.checks}
+    assert set(checks) >= {"parity", "same_holdout", "beats_champion", "no_slice_regression"}
+    assert checks["same_holdout"].status == "passed"  # both graphs judged on one holdout
+    assert checks["beats_champion"].judged and checks["beats_champion"].threshold is not None
     assert second.champion == 1
+
+
+def test_component_gates_say_they_do_not_judge_calibration(trained: Trained) -> None:
+    """The components' scores are the fusion's inputs, not probabilities: their gates set no
+    calibration bound and their verdicts say "not judged" instead of a pass."""
+    registry = trained.registry
+    for name, version in trained.first.details["components"].items():
+        verdict = registry.verdict(name, version)
+        assert verdict is not None and verdict.passed
+        calibration = next(c for c in verdict.checks if c.name == "calibration")
+        assert calibration.status == "not judged" and calibration.threshold is None
+    graph = registry.verdict(fusion.MODEL_NAME, trained.first.version)
+    assert graph is not None
+    status = {c.name: c.status for c in graph.checks}
+    assert status["calibration"] == "passed"  # the decision model promises calibration
+    assert status["beats_champion"] == "not judged"  # the first graph had no champion
+
+
+def test_a_marketplace_without_the_simulators_truth_trains_and_registers(
+    market: Marketplace, trained: Trained, tmp_path: Path
+) -> None:
+    """Listings, photos and verdicts are all the recipe needs: without the ``truth`` table it
+    trains, judges and registers the same graph, and only the oracle is missing."""
+    copy = tmp_path / "market"
+    shutil.copytree(
+        market.path,
+        copy,
+        ignore=lambda folder, names: ["truth"] if Path(folder) == market.path else [],
+    )
+    real = Marketplace(copy)
+    assert not real.parts("truth")
+    repo, registry = _stores(real, tmp_path / "home")
+    try:
+        report = run_recipe(real, repo, registry, config=QUICK)
+    finally:
+        repo.close()
+        registry.close()
+    assert report.gate_passed and report.champion == report.version == 1
+    assert report.oracle == {} and report.details["oracle"] == {}
+    assert report.metrics == trained.first.metrics  # the truth only ever added the oracle
+    assert report.details["cutoff"] == trained.first.details["cutoff"]
+    html = Path(report.details["report"]).read_text()
+    assert "no simulator truth" in html and "next to the oracle" not in html
+    assert html.count("data:image/png;base64") == 3 and "Nearest verified references" in html
+    assert "simulator's truth" not in html  # no error claims to know what the item was
 
 
 # ---- bad input stops the recipe before any training ------------------------------------------
@@ -240,19 +288,49 @@ def predictions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def authenticate_url(market: Marketplace, trained: Trained, predictions: Path) -> Iterator[str]:
+    """A server mounting ``/v1/authenticate`` through the domain seam, over the registry's
+    champion graph and the materialized features (a generous feature budget: 2 busy cores)."""
+    from fastapi import APIRouter
+
+    from couturier.domain import Domain
     from couturier.domains.authentication.service import AuthenticationService, router
     from couturier.features import OnlineReader, materialize
-    from couturier.serving import ModelRepository, PredictionLog, create_app
-    from tests.unit.serving.test_oip import _serve
+    from couturier.serving import ModelRepository, PredictionLog, ServiceContext, create_app
+    from tests.support.http import serve
 
     materialize(trained.repo)
-    graph = AuthenticationGraph.from_registry(trained.registry, "champion")
-    service = AuthenticationService(
-        graph, OnlineReader(trained.repo), feature_timeout_s=5.0, log=PredictionLog(predictions)
+    settings = trained.repo.settings
+
+    def service(context: ServiceContext) -> APIRouter:
+        graphs = context.follow(
+            fusion.MODEL_NAME, AuthenticationGraph.from_registry, check=AuthenticationGraph.check
+        )
+        authentication = AuthenticationService(
+            graphs,
+            OnlineReader(trained.repo),
+            feature_timeout_s=5.0,
+            log=context.predictions("authentication"),
+        )
+        return router(authentication, context.metrics)
+
+    log = PredictionLog(predictions)
+    app = create_app(
+        ModelRepository(),
+        registry=lambda: ModelRegistry(settings),
+        follow=False,
+        domains=[Domain(name="authentication", description="test", service=service)],
+        settings=settings,
+        sinks=lambda stream: log,
     )
-    app = create_app(ModelRepository(), routers=[router(service)])
-    with _serve(app) as url:
+    with serve(app) as url:
         yield url
+
+
+def _fixed(graph: AuthenticationGraph) -> Any:
+    """The graph as a champion that never moves (the service follows the registry's)."""
+    from couturier.serving import Followed
+
+    return Followed.fixed(fusion.MODEL_NAME, graph, graph.versions[fusion.MODEL_NAME])
 
 
 def _listing_request(market: Marketplace, index: int = -1) -> dict[str, Any]:
@@ -344,7 +422,7 @@ def test_an_online_store_outage_degrades_to_defaults_and_says_so(
             raise DependencyUnavailableError("online store (sqlite) read failed: down")
 
     graph = AuthenticationGraph.from_registry(trained.registry, "champion")
-    service = AuthenticationService(graph, Down(trained.repo), feature_timeout_s=5.0)
+    service = AuthenticationService(_fixed(graph), Down(trained.repo), feature_timeout_s=5.0)
     request = AuthenticateRequest(**_listing_request(market, index=-2))
     out = asyncio.run(service.authenticate(request, service.from_base64(request)))
     assert "online store unavailable" in out["degraded"]["features"]
@@ -369,14 +447,17 @@ def test_a_reference_search_over_its_budget_is_skipped_and_says_so(
 
     slow_graph.references.search = slow  # type: ignore[method-assign]
     skipped = AuthenticationService(
-        slow_graph, OnlineReader(trained.repo), feature_timeout_s=5.0, retrieval_timeout_s=0.02
+        _fixed(slow_graph),
+        OnlineReader(trained.repo),
+        feature_timeout_s=5.0,
+        retrieval_timeout_s=0.02,
     )
     out = asyncio.run(skipped.authenticate(request, photos))
     assert "reference search slower than 20 ms" in out["degraded"]["retrieval"]
     assert out["evidence"] == []
     base_rate = graph.references.base_rate
     assert all(p["retrieval_score"] == pytest.approx(base_rate) for p in out["photos"])
-    full = AuthenticationService(graph, OnlineReader(trained.repo), feature_timeout_s=5.0)
+    full = AuthenticationService(_fixed(graph), OnlineReader(trained.repo), feature_timeout_s=5.0)
     searched = asyncio.run(full.authenticate(request, photos))
     assert "retrieval" not in searched["degraded"] and searched["evidence"]
 

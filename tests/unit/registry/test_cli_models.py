@@ -84,3 +84,23 @@ def test_promoting_a_failed_version_is_refused_in_one_line(world: World) -> None
     assert result.returncode == 2
     assert "failed its gate" in result.stderr and "beats_champion" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_show_says_which_gate_checks_were_not_judged(world: World) -> None:
+    reg = ModelRegistry(Settings())
+    v1 = register(reg, "auth3", world.model(), world).version
+    reg.close()
+
+    shown = json.loads(runner.invoke(app, ["models", "show", "auth3", str(v1)]).output)
+    status = {c["name"]: c["status"] for c in shown["gate"]["checks"]}
+    assert status["beats_champion"] == "not judged"  # the first version has no champion
+    assert status["calibration"] == "passed" and status["parity"] == "passed"
+
+    table = runner.invoke(app, ["models", "show", "auth3", str(v1), "--checks"], terminal_width=200)
+    assert table.exit_code == 0, table.output
+    assert f"auth3 v{v1}: gate passed" in table.output
+    rows = {line.split("│")[1].strip(): line for line in table.output.splitlines() if "│" in line}
+    assert "not judged" in rows["beats_champion"] and "no champion yet" in rows["beats_champion"]
+    assert "passed" in rows["latency"]
+    no_version = runner.invoke(app, ["models", "show", "auth3", "--checks"])
+    assert no_version.exit_code != 0 and "--checks needs a VERSION" in no_version.output

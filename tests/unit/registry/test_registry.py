@@ -15,7 +15,15 @@ import sqlalchemy as sa
 
 from couturier.errors import ConflictError, InvalidInputError, NotFoundError
 from couturier.evaluation import Evaluation
-from couturier.registry import GatePolicy, ModelRegistry, ParityError, PromotionEvent
+from couturier.registry import (
+    GateCheck,
+    GatePolicy,
+    GateVerdict,
+    ModelRegistry,
+    ParityError,
+    PromotionEvent,
+)
+from couturier.registry._gates import judge
 from couturier.registry._packaging import session
 from couturier.settings import Settings
 from tests.support.registry import World, package, register
@@ -319,3 +327,128 @@ def test_a_loaded_version_runs_and_carries_its_serving_spec(
     (p,) = session(loaded.onnx_model).run(["probabilities"], {"X": world.x[:5]})
     np.testing.assert_allclose(p, world.model().predict_proba(world.x[:5]), atol=1e-5)
     assert json.loads(json.dumps(loaded.spec)) == loaded.spec
+
+
+# ---- checks that cannot judge say so -------------------------------------------------------
+def _judge(
+    policy: GatePolicy, candidate: Evaluation, champion: Evaluation | None = None
+) -> GateVerdict:
+    return judge(
+        policy,
+        candidate,
+        champion,
+        champion_version=None if champion is None else 1,
+        parity_passed=True,
+        parity_max_error=0.0,
+        latency_p99_ms=1.0,
+    )
+
+
+_CANDIDATE = Evaluation(
+    overall={"pr_auc": 0.5, "ece": 0.4},
+    slices={"brand=0": {"n": 50.0, "pr_auc": 0.1}, "brand=1": {"n": 500.0, "pr_auc": 0.5}},
+    holdout="h1",
+)
+
+
+def test_a_check_without_a_threshold_is_not_judged_and_does_not_fail_the_gate() -> None:
+    verdict = _judge(GatePolicy(max_ece=None, latency_budget_ms=5.0), _CANDIDATE)
+    status = {c.name: c.status for c in verdict.checks}
+    assert status == {
+        "parity": "passed",
+        "beats_champion": "not judged",  # no champion: nothing to beat
+        "no_slice_regression": "not judged",
+        "calibration": "not judged",  # an ECE of 0.4 is neither passed nor failed
+        "latency": "passed",
+    }
+    assert verdict.passed and verdict.failures() == []
+    calibration = next(c for c in verdict.checks if c.name == "calibration")
+    assert calibration.value == 0.4 and calibration.threshold is None
+    assert not calibration.passed and not calibration.failed
+    assert {c.name for c in verdict.not_judged()} == {
+        "beats_champion",
+        "no_slice_regression",
+        "calibration",
+    }
+    # the same candidate under a bound is judged, and fails
+    bounded = _judge(GatePolicy(max_ece=0.05, latency_budget_ms=5.0), _CANDIDATE)
+    assert [c.name for c in bounded.failures()] == ["calibration"] and not bounded.passed
+
+
+def test_slices_below_the_minimum_size_are_not_judged() -> None:
+    champion = Evaluation(
+        overall={"pr_auc": 0.4, "ece": 0.01},
+        slices={"brand=0": {"n": 50.0, "pr_auc": 0.9}, "brand=1": {"n": 500.0, "pr_auc": 0.5}},
+        holdout="h1",
+    )
+    policy = GatePolicy(max_ece=None, min_slice_size=100, max_slice_regression=0.05)
+    checks = {c.name: c for c in _judge(policy, _CANDIDATE, champion).checks}
+    # brand=0 lost 0.8 but has 50 rows: skipped and said so; brand=1 is judged
+    assert checks["no_slice_regression"].status == "passed"
+    assert "1 slice(s) judged; 1 slice(s) not judged" in checks["no_slice_regression"].detail
+    assert checks["beats_champion"].status == "passed"
+    assert checks["same_holdout"].status == "passed"
+    too_small = _judge(replace(policy, min_slice_size=1000), _CANDIDATE, champion)
+    slices_check = next(c for c in too_small.checks if c.name == "no_slice_regression")
+    assert slices_check.status == "not judged" and slices_check.value is None
+    assert "at least 1000 rows" in slices_check.detail and too_small.passed
+
+
+def test_a_champion_without_the_metric_is_not_beaten_by_default() -> None:
+    champion = Evaluation(overall={"ece": 0.01}, holdout="h1")
+    checks = {c.name: c for c in _judge(GatePolicy(max_ece=None), _CANDIDATE, champion).checks}
+    assert checks["beats_champion"].status == "not judged"
+    assert "has no pr_auc" in checks["beats_champion"].detail
+
+
+def test_a_check_status_is_one_of_three() -> None:
+    with pytest.raises(InvalidInputError, match="passed, failed, not judged"):
+        GateCheck("parity", "maybe", None, None, "")  # type: ignore[arg-type]
+
+
+_OLD_VERDICT = {  # gate/verdict.json as the code before check statuses wrote it
+    "passed": False,
+    "checks": [
+        {"name": "parity", "passed": True, "value": 1e-7, "threshold": None, "detail": "ok"},
+        {"name": "beats_champion", "passed": False, "value": 0.3, "threshold": 0.4, "detail": "x"},
+        {"name": "calibration", "passed": True, "value": 0.2, "threshold": 1.0, "detail": "ece"},
+    ],
+    "champion_version": 1,
+    "policy": {"metric": "pr_auc", "max_ece": 1.0},
+    "evaluated_at": "2026-03-01T00:00:00+00:00",
+}
+
+
+def test_a_verdict_stored_by_the_old_code_still_loads() -> None:
+    verdict = GateVerdict.from_dict(_OLD_VERDICT)
+    assert [c.status for c in verdict.checks] == ["passed", "failed", "passed"]
+    assert [c.name for c in verdict.failures()] == ["beats_champion"]
+    assert not verdict.passed and verdict.not_judged() == []
+    assert GateVerdict.from_dict(verdict.as_dict()) == verdict  # and round-trips in the new one
+
+
+def test_an_old_verdict_on_a_version_is_read_and_enforced(
+    registry: ModelRegistry, world: World, name: str
+) -> None:
+    from couturier.registry._registry import GATE_TAG
+
+    v = register(registry, name, world.model(), world)
+    registry.client.set_model_version_tag(name, str(v.version), GATE_TAG, json.dumps(_OLD_VERDICT))
+    verdict = registry.verdict(name, v.version)
+    assert verdict is not None and [c.name for c in verdict.failures()] == ["beats_champion"]
+    shown = registry.show(name, v.version)
+    assert [c["status"] for c in shown["gate"]["checks"]] == ["passed", "failed", "passed"]
+    with pytest.raises(ConflictError, match="beats_champion"):
+        registry.promote(name, v.version, "champion", actor="bo", reason="old verdict")
+
+
+def test_the_model_card_says_which_checks_were_not_judged(tmp_path: Path) -> None:
+    from couturier.registry import ModelCard, render_card
+
+    verdict = _judge(GatePolicy(max_ece=None, latency_budget_ms=5.0), _CANDIDATE)
+    card = ModelCard("m", "testing", ["none"], _CANDIDATE, {}, verdict=verdict, version=1)
+    md, html = (p.read_text() for p in render_card(card, tmp_path))
+    assert "| calibration | not judged | 0.4 | - |" in md
+    assert "Not judged: beats_champion, no_slice_regression, calibration" in md
+    assert "| latency | passed |" in md
+    assert '<td class="nj">not judged</td>' in html and "Gate <b>PASSED</b>" in html

@@ -1,8 +1,10 @@
 """The evaluation report: one self-contained HTML file per registered authentication graph.
 
-Curves (ROC and PR for every stage and the oracle, calibration), decisions by outcome, cost,
-slices, and the worst errors shown with their photos and their evidence, so an authentication
-expert can see what the model missed and why it thought so.
+Curves (ROC and PR for every stage, calibration), decisions by outcome, cost, slices, and the
+worst errors shown with their photos and their evidence, so an authentication expert can see
+what the model missed and why it thought so. When the marketplace has the simulator's truth,
+the oracle is drawn and tabled beside the model and each error says what the item really was;
+without it the report shows the model alone.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ import base64
 import io
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
+from couturier.domains.authentication._recipe_data import ORACLE, Scored
 from couturier.domains.authentication.decision import CostModel, DecisionPolicy
 from couturier.domains.authentication.evidence import ReferenceSet
 from couturier.evaluation import Evaluation
-
-if TYPE_CHECKING:
-    from couturier.domains.authentication.recipe import Scored
 
 __all__ = ["write_report"]
 
@@ -44,7 +44,11 @@ def write_report(
     versions: dict[str, int],
     folder: Path,
 ) -> Path:
-    """Write ``authentication-v<N>.html`` into ``folder`` and return its path."""
+    """Write ``authentication-v<N>.html`` into ``folder`` and return its path.
+
+    ``oracle`` holds the oracle's metrics on the same listings; empty when the marketplace has
+    no ``truth`` table, and the report then shows the model alone.
+    """
     frame, s = scored.frame, scored.scores
     y = frame["label"].to_numpy()
     decision = s.decision
@@ -60,8 +64,9 @@ def write_report(
         "fusion": s.probability,
         "listing model": s.listing_p,
         "image model": s.stage_score("image_max_logit"),
-        "oracle": frame["oracle_p_counterfeit"].to_numpy(),
     }
+    if ORACLE in frame.columns:
+        curves["oracle"] = frame[ORACLE].to_numpy()
     photo_bytes = photos.set_index("photo_id")["image"]
     template = files("couturier.domains.authentication") / "templates" / "report.html.j2"
     html = (
@@ -75,6 +80,7 @@ def write_report(
             headline=[k for k in HEADLINE if k in metrics],
             metrics=metrics,
             oracle=oracle,
+            has_oracle=bool(oracle),
             stages=stage_pr_auc,
             plots=_plots(y, curves),
             policy=policy,
@@ -104,8 +110,7 @@ def _worst(
         if (kind == "missed counterfeit") != bool(y[i]):
             continue  # fewer errors of this kind than WORST
         row = frame.iloc[i]
-        factory = int(row["factory_id"]) if "factory_id" in row else -1
-        truth = "authentic" if factory < 0 else f"counterfeit (factory {factory})"
+        truth, label_error = _truth(row)
         rows = np.flatnonzero(photo_listing == row["listing_id"])
         evidence = references.evidence(s.neighbours, rows, k=5)
         out.append(
@@ -116,10 +121,10 @@ def _worst(
                 "category": row["category"],
                 "price": float(row["price"]),
                 "p": float(p[i]),
-                "oracle": float(row["oracle_p_counterfeit"]),
+                "oracle": float(row[ORACLE]) if ORACLE in row.index else None,
                 "verdict": row["verdict"],
                 "truth": truth,
-                "label_error": (factory >= 0) != (row["verdict"] == "counterfeit"),
+                "label_error": label_error,
                 "photos": [_b64(bytes(b)) for b in scored.photos["image"].to_numpy()[rows]],
                 "evidence": [
                     {**r, "image": _b64(bytes(photo_bytes[r["photo_id"]]))}
@@ -129,6 +134,16 @@ def _worst(
             }
         )
     return out
+
+
+def _truth(row: pd.Series) -> tuple[str | None, bool]:
+    """What the simulator says the item was, and whether the verdict got it wrong (None and
+    False when the marketplace has no truth)."""
+    if "factory_id" not in row.index or pd.isna(row["factory_id"]):
+        return None, False
+    factory = int(row["factory_id"])
+    truth = "authentic" if factory < 0 else f"counterfeit (factory {factory})"
+    return truth, (factory >= 0) != (row["verdict"] == "counterfeit")
 
 
 def _plots(y: np.ndarray, curves: dict[str, np.ndarray]) -> list[tuple[str, str]]:

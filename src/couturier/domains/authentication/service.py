@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -94,6 +95,7 @@ class AuthenticateRequest(Listing):
 
 
 MAX_PHOTOS = 4
+log = logging.getLogger("couturier.authentication")
 
 
 class AuthenticationService:
@@ -469,4 +471,8 @@ def mount(context: ServiceContext) -> APIRouter:
         lambda: OnlineReader(FeatureRepo(FEATURES, context.settings)),
         log=context.predictions("authentication"),
     )
+    try:  # build the reader now, off the first request; if it cannot be built yet, retry later
+        _ = service.reader
+    except DependencyUnavailableError as exc:
+        log.warning("authentication: %s; requests answer 503 until it can", exc.message)
     return router(service, context.metrics)
