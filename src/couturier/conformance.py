@@ -27,9 +27,12 @@ import json
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from couturier.domain import Domain, load_domains
+
+if TYPE_CHECKING:
+    from fastapi.routing import APIRoute
 
 __all__ = ["DomainConformanceError", "check_domain"]
 
@@ -118,6 +121,7 @@ def _check_service(domain: Domain) -> None:
     if domain.service is None:
         return
     from fastapi import APIRouter
+    from fastapi.routing import APIRoute
 
     from couturier.registry import ModelRegistry
     from couturier.serving import Metrics, ModelRepository, ServiceContext, create_app
@@ -140,7 +144,7 @@ def _check_service(domain: Domain) -> None:
             registry.close()
         if not isinstance(router, APIRouter):
             raise _fail(domain, "service", f"returned {type(router).__name__}, not an APIRouter")
-        routes = [r for r in router.routes if hasattr(r, "methods")]
+        routes = [r for r in router.routes if isinstance(r, APIRoute)]
         if not routes:
             raise _fail(domain, "service", "its router has no route")
         _check_routes(domain, routes)
@@ -156,7 +160,7 @@ def _check_service(domain: Domain) -> None:
         )
         names = [f.model for f in context.followed]
         for route in routes:
-            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
                 path = re.sub(r"\{[^}]+\}", "1", route.path)
                 status, headers, body = asyncio.run(_call(app, method, path))
                 kind = headers.get("content-type", "")
@@ -177,27 +181,29 @@ def _check_service(domain: Domain) -> None:
                     )
 
 
-def _check_routes(domain: Domain, routes: list[Any]) -> None:
+def _check_routes(domain: Domain, routes: list[APIRoute]) -> None:
     others = {
         (m, r.path)
         for other in load_domains().values()
         if other.name != domain.name and other.service is not None
         for r in _declared_routes(other)
-        for m in r.methods
+        for m in r.methods or ()
     }
     for route in routes:
         if not route.path.startswith("/v1/"):
             raise _fail(domain, "service", f"route {route.path} is not under /v1/")
         if route.path.startswith(_PLATFORM_PREFIXES):
             raise _fail(domain, "service", f"route {route.path} clashes with a platform route")
-        if any((m, route.path) in others for m in route.methods):
+        if any((m, route.path) in others for m in route.methods or ()):
             raise _fail(domain, "service", f"route {route.path} clashes with another domain's")
         if not getattr(route, "summary", None):
             raise _fail(domain, "service", f"route {route.path} has no OpenAPI summary")
 
 
-def _declared_routes(domain: Domain) -> list[Any]:
+def _declared_routes(domain: Domain) -> list[APIRoute]:
     """Another domain's routes, mounted on a throw-away context."""
+    from fastapi.routing import APIRoute
+
     from couturier.registry import ModelRegistry
     from couturier.serving import Metrics, ServiceContext
     from couturier.settings import Settings
@@ -212,7 +218,7 @@ def _declared_routes(domain: Domain) -> list[Any]:
             router = domain.service(context)
         finally:
             registry.close()
-    return [r for r in router.routes if hasattr(r, "methods")]
+    return [r for r in router.routes if isinstance(r, APIRoute)]
 
 
 class _ListSink:
@@ -224,7 +230,7 @@ class _ListSink:
     async def append(self, record: dict[str, Any]) -> None:
         self.records.append(record)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         return None
 
 

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     #: while open, reads fail at once, and one probe read goes through every reset interval
     online_breaker_failures: int = Field(default=5, ge=1)
     online_breaker_reset_s: float = Field(default=1.0, gt=0)
+    #: how long a request waits for its online features before it is served their defaults
+    online_budget_ms: float = Field(default=50.0, gt=0)
     seed: int = 7
 
     @model_validator(mode="after")

@@ -48,7 +48,8 @@ def test_redis_online_values_equal_the_offline_ones(
     listings = market.read("listings", ["listing_id", "seller_id", "product_id", "listed_at"])
     sample = listings[listings["listed_at"] < end].sample(25, random_state=5)
     rows = [
-        {k: int(v) for k, v in r.items() if k != "listed_at"} for r in sample.to_dict("records")
+        {str(k): int(v) for k, v in r.items() if k != "listed_at"}
+        for r in sample.to_dict("records")
     ]
     online = OnlineReader(redis_repo).get(rows)
     assert not any(any(v) for v in online.defaulted.values())
@@ -142,7 +143,8 @@ def test_a_killed_redis_is_not_called_once_the_breaker_opens_and_values_return_a
     listings = market.read("listings", ["listing_id", "seller_id", "product_id", "listed_at"])
     sample = listings[listings["listed_at"] < end].sample(10, random_state=8)
     rows = [
-        {k: int(v) for k, v in r.items() if k != "listed_at"} for r in sample.to_dict("records")
+        {str(k): int(v) for k, v in r.items() if k != "listed_at"}
+        for r in sample.to_dict("records")
     ]
     reader = OnlineReader(repo)
     before = reader.get(rows)

@@ -14,8 +14,14 @@ from rich.table import Table
 from couturier.cli._app import app, console, load_settings
 from couturier.domain import load_domains
 from couturier.errors import InvalidInputError, NotFoundError
-from couturier.features import FeatureRepo, OnlineReader, freshness, materialize
-from couturier.features._online import check_entity, read_entity
+from couturier.features import (
+    FeatureRepo,
+    OnlineReader,
+    check_entity,
+    freshness,
+    materialize,
+    read_entity,
+)
 from couturier.marketplace import Marketplace
 
 features_app = typer.Typer(help="The feature store: apply, materialize, freshness, show.")

@@ -12,8 +12,7 @@ import typer
 from rich.table import Column, Table
 
 from couturier.cli._app import app, console, load_settings
-from couturier.registry import ModelRegistry
-from couturier.registry._tracking import mlflow_server_command, store_uris
+from couturier.registry import ModelRegistry, mlflow_server_command, store_uris
 from couturier.registry.types import FAILED, NOT_JUDGED, PASSED, GateVerdict
 
 models_app = typer.Typer(help="The model registry: versions, aliases, gates, audit, rollback.")

@@ -77,7 +77,7 @@ def _report(market: Marketplace, as_json: bool) -> None:
 
 
 @app.command("simulate")
-def simulate_cmd(
+def simulate_cmd(  # noqa: PLR0913 - one parameter per command-line option
     listings: Annotated[int, typer.Option(help="Number of listings.")] = 5000,
     days: Annotated[float, typer.Option(help="Simulated period in days.")] = 120.0,
     seed: Annotated[int, typer.Option(help="Seed of every random stream.")] = 7,

@@ -20,7 +20,7 @@ from couturier.features._materialize import (
     materialize,
     watermark,
 )
-from couturier.features._online import OnlineFeatures, OnlineReader
+from couturier.features._online import OnlineFeatures, OnlineReader, check_entity, read_entity
 from couturier.features._repo import FeatureRepo, SourceReport
 from couturier.features._training import TrainingSet, build_training_set, validate_entity_frame
 from couturier.features.types import (
@@ -46,8 +46,10 @@ __all__ = [
     "TrainingSet",
     "ViewMaterialization",
     "build_training_set",
+    "check_entity",
     "freshness",
     "materialize",
+    "read_entity",
     "validate_entity_frame",
     "watermark",
 ]

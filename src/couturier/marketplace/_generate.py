@@ -99,7 +99,7 @@ def _empty(name: str) -> dict[str, list[Any]]:
     return {f.name: [] for f in TABLE_SCHEMAS[name]}
 
 
-def _listing(world: World, i: int, out: _Columns) -> None:
+def _listing(world: World, i: int, out: _Columns) -> None:  # noqa: PLR0915 - the story, in the order docs/simulator.md tells it
     c = world.config
     seed = c.seed
     scen = world.scenario
@@ -247,7 +247,7 @@ def _listing(world: World, i: int, out: _Columns) -> None:
     _interactions(world, i, day, listed_us, brand_id, cat, condition, log_ratio, fake, out)
 
 
-def _interactions(
+def _interactions(  # noqa: PLR0913 - the listing's facts that drive its buyers
     world: World,
     i: int,
     day: float,

@@ -60,7 +60,7 @@ class PriceModel:
         return float(-0.5 * zf * zf + 0.5 * za * za - np.log(cls.FAKE_SIGMA / cls.AUTH_SIGMA))
 
 
-def oracle_logit(
+def oracle_logit(  # noqa: PLR0913 - one argument per term of the posterior, as the docs write it
     propensity: float,
     price_llr: float,
     z: np.ndarray,

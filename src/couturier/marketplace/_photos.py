@@ -139,7 +139,7 @@ def _over(img: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
     img += diff
 
 
-def _monogram(
+def _monogram(  # noqa: PLR0913 - the pattern's geometry and colours, per pixel grid; a hot path
     x: np.ndarray,
     y: np.ndarray,
     spacing: float,

@@ -9,8 +9,8 @@ and canary moves like the Open Inference Protocol routes (:class:`Followed`).
 ``couturier serve`` runs it with uvicorn.
 """
 
-from couturier.serving._app import Batching, Routing, create_app
-from couturier.serving._batching import Batcher, OverloadedError
+from couturier.serving._app import Routing, create_app
+from couturier.serving._batching import Batcher, Batching, OverloadedError
 from couturier.serving._context import ServiceContext
 from couturier.serving._follow import Followed, Follower, Served
 from couturier.serving._metrics import Metrics

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -38,7 +39,8 @@ from couturier import __version__
 from couturier.errors import CouturierError, PayloadTooLargeError
 from couturier.registry import ModelRegistry
 from couturier.serving._admin import admin_router
-from couturier.serving._context import ServiceContext
+from couturier.serving._batching import Batching
+from couturier.serving._context import Mountable, ServiceContext
 from couturier.serving._follow import Follower
 from couturier.serving._infer import (
     MAX_BODY_BYTES,
@@ -59,9 +61,6 @@ from couturier.serving._problems import (
 from couturier.serving._repository import ModelRepository
 from couturier.settings import Settings
 
-if TYPE_CHECKING:
-    from couturier.domain import Domain
-
 __all__ = ["create_app"]
 
 log = logging.getLogger("couturier.serving")
@@ -71,17 +70,6 @@ def _response(answer: tuple[int, list[tuple[bytes, bytes]], bytes]) -> Response:
     status, headers, body = answer
     extra = {k.decode(): v.decode() for k, v in headers if k != b"content-type"}
     return Response(body, status_code=status, media_type=PROBLEM, headers=extra)
-
-
-@dataclass
-class Batching:
-    """Dynamic batching limits for every model (``docs/serving.md``)."""
-
-    max_batch: int = 64
-    max_wait_ms: float = 2.0
-    max_queue: int = 1024
-    max_queue_ms: float = 250.0  # refuse (503) a request whose estimated wait is longer
-    inline_below_ms: float = 0.5  # cheaper models run at once in the event loop, unqueued
 
 
 class _Observe:
@@ -166,7 +154,7 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replay
 
 
-def create_app(
+def create_app(  # noqa: PLR0913 - the server's one constructor: each keyword is a documented knob
     repository: ModelRepository,
     *,
     expected: list[str] | None = None,
@@ -174,7 +162,7 @@ def create_app(
     registry: Callable[[], ModelRegistry] | None = None,
     follow: bool = True,
     follow_interval_s: float = 2.0,
-    domains: Sequence[Domain] = (),
+    domains: Sequence[Mountable] = (),
     settings: Settings | None = None,
     sinks: Callable[[str], PredictionSink] | None = None,
     routing: Routing | None = None,
@@ -208,50 +196,20 @@ def create_app(
 
     routing = routing or Routing()
     metrics = Metrics()
-    repository.on_swap = None  # set below, once the metrics exist
-
-    def swapped(name: str, role: str, version: int | None, problem: str | None) -> None:
-        metrics.swaps.labels(name, role, "ok" if problem is None else "refused").inc()
-        if problem is None and role == "champion" and name in repository.names():
-            metrics.loaded.labels(name).set(repository.get(name).version)
-
-    repository.on_swap = swapped
+    repository.on_swap = _swap_counter(repository, metrics)
     context: ServiceContext | None = None
     if domains:
         if registry is None or settings is None:
             raise ValueError("domains are mounted with a registry factory and settings")
-        mounting = registry()
         context = ServiceContext(
-            settings, mounting, metrics, sinks, routing.canary_share, routing.seed
+            settings, registry(), metrics, sinks, routing.canary_share, routing.seed
         )
-    mount_problems: dict[str, str] = {}
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Everything imported so far (MLflow, Feast, pandas...) is long-lived: move it out of
-        # the collector's way, or full collections stall requests (p99 148 -> see docs/serving.md)
-        gc.collect()
-        gc.freeze()
-        if registry is None or not follow:
-            yield
-            return
-        client = registry()
-        follower = Follower(client, interval_s=follow_interval_s)
-        follower.subscribe(repository.handle)
-        for followed in context.followed if context is not None else []:
-            follower.subscribe(followed.handle)
-        stop = follower.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            client.close()
-
+    follower = _follower(repository, registry, follow_interval_s, context) if follow else None
     app = _Service(
         title="couturier",
         version=__version__,
         description="Open Inference Protocol (KServe v2) for couturier's registered models.",
-        lifespan=lifespan,
+        lifespan=_lifespan(follower),
         # FastAPI's native OpenTelemetry hook checks three providers on every request even
         # when none is configured; the service's metrics are Prometheus (GET /metrics)
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -261,6 +219,96 @@ def create_app(
     app.state.metrics = metrics
     for name in repository.names():
         metrics.loaded.labels(name).set(repository.get(name).version)
+    _install_error_handlers(app)
+    app.add_middleware(_Observe, metrics=metrics)
+    # the infer routes, answered before FastAPI sees the request (_Service.__call__)
+    app.infer = InferEndpoint(
+        repository=repository,
+        batching=limits,
+        metrics=metrics,
+        canary_share=routing.canary_share,
+        shadow_log=shadow_log,
+        seed=routing.seed,
+        max_body_bytes=max_body_bytes,
+    )
+    app.include_router(admin_router(repository, limits, admin_token, registry))
+    mount_problems = _mount_domains(app, domains, context) if context is not None else {}
+
+    def problems() -> dict[str, str]:
+        found = {n: f"{n} is not loaded" for n in expected or [] if n not in repository.names()}
+        found.update(repository.problems)
+        if context is not None:
+            found.update(context.problems())
+        found.update(mount_problems)
+        return found
+
+    app.include_router(_health_and_metadata(repository, problems))
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    _install_openapi(app)
+    return app
+
+
+def _swap_counter(
+    repository: ModelRepository, metrics: Metrics
+) -> Callable[[str, str, int | None, str | None], None]:
+    def swapped(name: str, role: str, version: int | None, problem: str | None) -> None:
+        metrics.swaps.labels(name, role, "ok" if problem is None else "refused").inc()
+        if problem is None and role == "champion" and name in repository.names():
+            metrics.loaded.labels(name).set(repository.get(name).version)
+
+    return swapped
+
+
+def _follower(
+    repository: ModelRepository,
+    registry: Callable[[], ModelRegistry] | None,
+    interval_s: float,
+    context: ServiceContext | None,
+) -> Callable[[], tuple[threading.Event, ModelRegistry]] | None:
+    """What starts the one follower thread at start-up: the OIP repository and every model
+    a domain follows subscribe to the same poll of the promotion log."""
+    if registry is None:
+        return None
+
+    def start() -> tuple[threading.Event, ModelRegistry]:
+        client = registry()
+        follower = Follower(client, interval_s=interval_s)
+        follower.subscribe(repository.handle)
+        for followed in context.followed if context is not None else []:
+            follower.subscribe(followed.handle)
+        return follower.start(), client
+
+    return start
+
+
+def _lifespan(
+    follower: Callable[[], tuple[threading.Event, ModelRegistry]] | None,
+) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Everything imported so far (MLflow, Feast, pandas...) is long-lived: move it out of
+        # the collector's way, or full collections stall requests (p99 148 -> see docs/serving.md)
+        gc.collect()
+        gc.freeze()
+        if follower is None:
+            yield
+            return
+        stop, client = follower()
+        try:
+            yield
+        finally:
+            stop.set()
+            client.close()
+
+    return lifespan
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error is a problem body; nothing answers a traceback."""
 
     @app.exception_handler(CouturierError)
     async def _couturier_error(request: Request, exc: CouturierError) -> Response:
@@ -285,89 +333,84 @@ def create_app(
         log.exception("unexpected error on %s", request.url.path)
         return _response(problem_bytes(None))
 
-    app.add_middleware(_Observe, metrics=metrics)
-    # the infer routes, answered before FastAPI sees the request (_Service.__call__)
-    app.infer = InferEndpoint(
-        repository=repository,
-        batching=limits,
-        metrics=metrics,
-        canary_share=routing.canary_share,
-        shadow_log=shadow_log,
-        seed=routing.seed,
-        max_body_bytes=max_body_bytes,
-    )
-    app.include_router(admin_router(repository, limits, admin_token, registry))
 
-    # ---- health and metadata -------------------------------------------------------------
-    @app.get("/v2/health/live")
+def _mount_domains(
+    app: FastAPI, domains: Sequence[Mountable], context: ServiceContext
+) -> dict[str, str]:
+    """Each domain's routes (``Domain.service``), e.g. /v1/authenticate; what failed, by
+    ``domain:NAME`` (one domain's failure must not take the others down)."""
+    problems: dict[str, str] = {}
+    for domain in domains:
+        if domain.service is None:
+            continue
+        try:
+            app.include_router(domain.service(context))
+        except Exception as exc:
+            log.exception("domain %s: its service failed to mount", domain.name)
+            problems[f"domain:{domain.name}"] = (
+                f"the {domain.name} domain's service failed to mount: {type(exc).__name__}: {exc}"
+            )
+    context.registry.close()  # the follower thread has a client of its own
+    return problems
+
+
+def _health_and_metadata(
+    repository: ModelRepository, problems: Callable[[], dict[str, str]]
+) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/v2/health/live")
     async def live() -> dict[str, bool]:
         return {"live": True}
 
-    @app.get("/v2/health/ready")
+    @api.get("/v2/health/ready")
     async def ready() -> JSONResponse:
         """Ready when every expected model is loaded and nothing failed to load or mount;
         otherwise 503 with what is wrong (the process stays up and serves the rest)."""
-        problems = {n: f"{n} is not loaded" for n in expected or [] if n not in repository.names()}
-        problems.update(repository.problems)
-        if context is not None:
-            problems.update(context.problems())
-        problems.update(mount_problems)
-        body: dict[str, Any] = {"ready": not problems}
-        if problems:
-            body["problems"] = problems
-        return JSONResponse(body, status_code=503 if problems else 200)
+        found = problems()
+        body: dict[str, Any] = {"ready": not found}
+        if found:
+            body["problems"] = found
+        return JSONResponse(body, status_code=503 if found else 200)
 
-    @app.get("/v2")
+    @api.get("/v2")
     async def server_metadata() -> dict[str, Any]:
         return {"name": "couturier", "version": __version__, "extensions": ["binary_tensor_data"]}
 
     def metadata(name: str, version: str | None) -> dict[str, Any]:
         loaded = repository.get(name, version)
-        versions = [str(loaded.version)]
         return {
             "name": name,
-            "versions": versions,
+            "versions": [str(loaded.version)],
             "platform": "onnxruntime_onnx",
             "inputs": loaded.inputs,
             "outputs": loaded.outputs,
             "parameters": {"thresholds": loaded.spec.get("thresholds", {})},
         }
 
-    @app.get("/v2/models/{name}")
+    @api.get("/v2/models/{name}")
     async def model_metadata(name: str) -> dict[str, Any]:
         return metadata(name, None)
 
-    @app.get("/v2/models/{name}/versions/{version}")
+    @api.get("/v2/models/{name}/versions/{version}")
     async def model_version_metadata(name: str, version: str) -> dict[str, Any]:
         return metadata(name, version)
 
-    @app.get("/v2/models/{name}/ready")
+    @api.get("/v2/models/{name}/ready")
     async def model_ready(name: str) -> dict[str, Any]:
         repository.get(name)
         return {"name": name, "ready": True}
 
-    @app.get("/v2/models/{name}/versions/{version}/ready")
+    @api.get("/v2/models/{name}/versions/{version}/ready")
     async def model_version_ready(name: str, version: str) -> dict[str, Any]:
         loaded = repository.get(name, version)
         return {"name": name, "version": str(loaded.version), "ready": True}
 
-    if context is not None:  # domains' routes (``Domain.service``), e.g. /v1/authenticate
-        for domain in domains:
-            if domain.service is None:
-                continue
-            try:
-                app.include_router(domain.service(context))
-            except Exception as exc:  # one domain's failure must not take the others down
-                log.exception("domain %s: its service failed to mount", domain.name)
-                mount_problems[f"domain:{domain.name}"] = (
-                    f"the {domain.name} domain's service failed to mount: "
-                    f"{type(exc).__name__}: {exc}"
-                )
-        context.registry.close()
+    return api
 
-    @app.get("/metrics")
-    async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+def _install_openapi(app: FastAPI) -> None:
+    """FastAPI's document, plus the infer routes that are answered ahead of its router."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -379,4 +422,3 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app

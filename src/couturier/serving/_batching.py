@@ -58,10 +58,21 @@ class _Item:
         self.signature = tuple((k, v.dtype.str, v.shape[1:]) for k, v in sorted(self.feeds.items()))
 
 
+@dataclass
+class Batching:
+    """Dynamic batching limits for every model (``docs/serving.md``)."""
+
+    max_batch: int = 64
+    max_wait_ms: float = 2.0
+    max_queue: int = 1024
+    max_queue_ms: float = 250.0  # refuse (503) a request whose estimated wait is longer
+    inline_below_ms: float = 0.5  # cheaper models run at once in the event loop, unqueued
+
+
 class Batcher:
     """One per loaded model version. ``observe`` receives (rows, queue seconds) per call."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - every batching limit is a keyword of its own
         self,
         run: Run,
         *,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from couturier.registry import ModelRegistry
 from couturier.serving._follow import Followed
@@ -23,9 +23,23 @@ from couturier.serving._metrics import Metrics
 from couturier.serving._predictions import PredictionLog, PredictionSink
 from couturier.settings import Settings
 
-__all__ = ["ServiceContext"]
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+__all__ = ["Mountable", "ServiceContext"]
 
 T = TypeVar("T")
+
+
+class Mountable(Protocol):
+    """What the server mounts: a named service hook (``couturier.domain.Domain`` is one).
+    Serving depends on this shape, not on the domain module."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def service(self) -> Callable[[ServiceContext], APIRouter] | None: ...
 
 
 @dataclass

@@ -37,7 +37,7 @@ from couturier.serving._problems import problem_bytes, validation_problem
 from couturier.serving._tensors import InferRequest, to_array, to_binary_output, to_output
 
 if TYPE_CHECKING:
-    from couturier.serving._app import Batching
+    from couturier.serving._batching import Batching
     from couturier.serving._metrics import Metrics
     from couturier.serving._predictions import PredictionSink
     from couturier.serving._repository import LoadedVersion, ModelRepository

@@ -276,7 +276,7 @@ def test_the_serving_design_rows_match_the_training_design_matrix() -> None:
     frame.iloc[1, 1] = True  # a boolean feature
     frame.iloc[2, 2] = float("nan")
     frame["category"] = ["bag", "shoes", "nonsense", *["watch"] * 47]
-    rows = frame.to_dict("records")
+    rows = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
     want = listing_model.design_matrix(frame)
     got = listing_model.design_rows(rows)
     assert np.array_equal(np.isnan(want), np.isnan(got))

@@ -11,6 +11,7 @@ import base64
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,7 @@ from couturier.errors import InvalidInputError
 from couturier.evaluation import evaluate
 from couturier.features import FeatureRepo
 from couturier.marketplace import Marketplace
-from couturier.registry import ModelRegistry
-from couturier.registry._packaging import session
+from couturier.registry import ModelRegistry, session
 from couturier.settings import Settings
 
 QUICK = RecipeConfig(image=ImageTrainConfig(epochs=2, max_photos_per_epoch=1500))
@@ -54,7 +54,7 @@ def _stores(market: Marketplace, home: Path) -> tuple[FeatureRepo, ModelRegistry
 
 
 @pytest.fixture(scope="module")
-def trained(market: Marketplace, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+def trained(market: Marketplace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     repo, registry = _stores(market, tmp_path_factory.mktemp("recipe"))
     first = run_recipe(market, repo, registry, config=QUICK)
     yield Trained(repo, registry, first)
@@ -162,10 +162,15 @@ def test_the_report_shows_curves_decisions_slices_and_worst_errors(trained: Trai
     assert "Nearest verified references" in html
 
 
+@pytest.fixture(scope="module")
+def second(market: Marketplace, trained: Trained) -> RecipeReport:
+    """A second run on the same market: version 2 of the graph, judged against version 1."""
+    return run_recipe(market, trained.repo, trained.registry, config=QUICK)
+
+
 def test_a_second_run_is_judged_against_the_champion_and_does_not_replace_it(
-    market: Marketplace, trained: Trained
+    trained: Trained, second: RecipeReport
 ) -> None:
-    second = run_recipe(market, trained.repo, trained.registry, config=QUICK)
     verdict = trained.registry.verdict(fusion.MODEL_NAME, second.version)
     assert verdict is not None and verdict.champion_version == 1
     checks = {c.name: c for c in verdict.checks}
@@ -288,39 +293,34 @@ def predictions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def authenticate_url(market: Marketplace, trained: Trained, predictions: Path) -> Iterator[str]:
-    """A server mounting ``/v1/authenticate`` through the domain seam, over the registry's
-    champion graph and the materialized features (a generous feature budget: 2 busy cores)."""
-    from fastapi import APIRouter
+    """A server mounting the authentication domain through the seam, as ``couturier serve``
+    does, over the registry's champion graph and the materialized features (a generous feature
+    budget: two busy cores)."""
+    with _server(trained, predictions) as url:
+        yield url
 
-    from couturier.domain import Domain
-    from couturier.domains.authentication.service import AuthenticationService, router
-    from couturier.features import OnlineReader, materialize
-    from couturier.serving import ModelRepository, PredictionLog, ServiceContext, create_app
+
+@contextmanager
+def _server(
+    trained: Trained, predictions: Path, routing: Any = None, follow: bool = False
+) -> Iterator[str]:
+    from couturier.domain import get_domain
+    from couturier.features import materialize
+    from couturier.serving import ModelRepository, PredictionLog, create_app
     from tests.support.http import serve
 
     materialize(trained.repo)
-    settings = trained.repo.settings
-
-    def service(context: ServiceContext) -> APIRouter:
-        graphs = context.follow(
-            fusion.MODEL_NAME, AuthenticationGraph.from_registry, check=AuthenticationGraph.check
-        )
-        authentication = AuthenticationService(
-            graphs,
-            OnlineReader(trained.repo),
-            feature_timeout_s=5.0,
-            log=context.predictions("authentication"),
-        )
-        return router(authentication, context.metrics)
-
+    settings = trained.repo.settings.model_copy(update={"online_budget_ms": 5000.0})
     log = PredictionLog(predictions)
     app = create_app(
         ModelRepository(),
         registry=lambda: ModelRegistry(settings),
-        follow=False,
-        domains=[Domain(name="authentication", description="test", service=service)],
+        follow=follow,
+        follow_interval_s=0.05,
+        domains=[get_domain("authentication")],
         settings=settings,
         sinks=lambda stream: log,
+        routing=routing,
     )
     with serve(app) as url:
         yield url
@@ -518,3 +518,40 @@ def test_an_unknown_content_type_is_refused(market: Marketplace, authenticate_ur
         headers={"Content-Type": "text/plain"},
     )
     assert r.status_code == 422 and r.json()["field"] == "content-type"
+
+
+def test_authenticate_follows_the_registry_and_never_mixes_two_graphs(
+    market: Marketplace, trained: Trained, second: RecipeReport, tmp_path: Path
+) -> None:
+    """The route serves what the registry names: a canary moved in answers (every request,
+    at a share of 1), with its own components; moved out, the champion answers again."""
+    from couturier.serving import Routing
+
+    body = _listing_request(market)
+    registry = trained.registry
+    graph_v1 = {fusion.MODEL_NAME: 1, **trained.first.details["components"]}
+    graph_v2 = {fusion.MODEL_NAME: second.version, **second.details["components"]}
+    assert graph_v1 != graph_v2
+
+    def answer(url: str) -> dict[str, Any]:
+        r = requests.post(f"{url}/v1/authenticate", json=body, timeout=60)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def until(url: str, role: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while (out := answer(url))["role"] != role:
+            assert time.monotonic() < deadline, f"the route never served the {role}"
+        return out
+
+    with _server(trained, tmp_path, Routing(canary_share=1.0), follow=True) as url:
+        first = answer(url)
+        assert first["role"] == "champion" and first["models"] == graph_v1
+        registry.promote(fusion.MODEL_NAME, second.version, "canary", actor="t", reason="try")
+        try:
+            moved = until(url, "canary")
+            assert moved["models"] == graph_v2  # the whole second graph, no mix
+        finally:
+            registry.clear_alias(fusion.MODEL_NAME, "canary", actor="t", reason="done")
+        back = until(url, "champion")
+        assert back["models"] == graph_v1

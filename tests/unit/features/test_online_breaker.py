@@ -17,7 +17,7 @@ import pytest
 
 from couturier.domains.authentication import FEATURES
 from couturier.errors import DependencyUnavailableError, InvalidParameterError, SettingsError
-from couturier.features import FeatureRepo, OnlineReader
+from couturier.features import FeatureRepo, OnlineReader, StoreState
 from couturier.features._breaker import BreakerOpenError, StoreBreaker
 from couturier.settings import Settings
 
@@ -59,6 +59,12 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.005)
 
 
+def state_of(reader: OnlineReader) -> StoreState:
+    """The breaker's state, read afresh: mypy keeps a property narrowed by an earlier
+    ``assert reader.store_state == ...`` across the reads that change it; a call it does not."""
+    return reader.store_state
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home where the authentication feature service is registered (no sources needed)."""
@@ -92,7 +98,7 @@ def test_consecutive_failures_open_the_breaker_and_then_the_store_is_not_called(
             reader.get([ROW])
         assert isinstance(info.value.__cause__, ConnectionError)  # the store's own error
         assert store.calls == n  # the first view's read failed: one call per get()
-    assert reader.store_state == "open"
+    assert state_of(reader) == "open"
     for _ in range(5):
         with pytest.raises(DependencyUnavailableError) as info:
             reader.get([ROW])
@@ -118,7 +124,7 @@ def test_a_success_resets_the_count_of_consecutive_failures(
                 reader.get([ROW])
         else:
             reader.get([ROW])
-    assert reader.store_state == "closed"
+    assert state_of(reader) == "closed"
 
 
 def test_after_the_reset_interval_one_probe_closes_the_breaker_when_the_store_answers(
@@ -130,7 +136,7 @@ def test_after_the_reset_interval_one_probe_closes_the_breaker_when_the_store_an
     store.error = ConnectionError("down")
     with pytest.raises(DependencyUnavailableError):
         reader.get([ROW])
-    assert reader.store_state == "open"
+    assert state_of(reader) == "open"
     store.error = None  # the store is back; the breaker does not know yet
     results: list[Any] = []
 
@@ -142,7 +148,7 @@ def test_after_the_reset_interval_one_probe_closes_the_breaker_when_the_store_an
         return True
 
     wait_for(answered, "the breaker lets a probe through and closes")
-    assert reader.store_state == "closed"
+    assert state_of(reader) == "closed"
     assert store.calls == 1 + VIEWS  # the failed read, then the probe: nothing in between
     assert results[0].feature_service == FEATURES.service_name
     reader.get([ROW])
@@ -166,7 +172,7 @@ def test_a_failed_probe_opens_the_breaker_again(
         return store.calls == 3
 
     wait_for(probed, "a probe read reaches the store after the reset interval")
-    assert reader.store_state == "open"  # one failed probe is enough to open it again
+    assert state_of(reader) == "open"  # one failed probe is enough to open it again
     with pytest.raises(DependencyUnavailableError, match="circuit breaker is open"):
         reader.get([ROW])
     assert store.calls == 3
@@ -183,13 +189,18 @@ def test_reads_run_concurrently_the_breaker_does_not_serialize_them(
     slow.start()
     assert store.entered.wait(DEADLINE_S)  # the slow read is inside the store now
     fast_done = threading.Event()
-    fast = threading.Thread(target=lambda: (reader.get([ROW]), fast_done.set()), daemon=True)
+
+    def fast_read() -> None:
+        reader.get([ROW])
+        fast_done.set()
+
+    fast = threading.Thread(target=fast_read, daemon=True)
     fast.start()
     assert fast_done.wait(DEADLINE_S), "a read waited for another thread's read"
     assert not store.release.is_set()  # ...while the slow one was still blocked
     store.release.set()
     slow.join(DEADLINE_S)
-    assert reader.store_state == "closed"
+    assert state_of(reader) == "closed"
 
 
 def test_while_a_probe_is_in_flight_other_reads_are_refused_without_calling_the_store(
@@ -221,7 +232,7 @@ def test_while_a_probe_is_in_flight_other_reads_are_refused_without_calling_the_
     prober = threading.Thread(target=probe, name="probe", daemon=True)
     prober.start()
     assert store.entered.wait(DEADLINE_S)  # the probe is inside the store
-    assert reader.store_state == "half-open"
+    assert state_of(reader) == "half-open"
     calls = store.calls
     with pytest.raises(DependencyUnavailableError, match="half-open"):
         reader.get([ROW])
@@ -229,7 +240,7 @@ def test_while_a_probe_is_in_flight_other_reads_are_refused_without_calling_the_
     store.release.set()
     prober.join(DEADLINE_S)
     assert not probe_errors
-    assert reader.store_state == "closed"
+    assert state_of(reader) == "closed"
 
 
 def test_a_redis_store_on_a_closed_port_opens_the_breaker(tmp_path: Path) -> None:
@@ -247,7 +258,7 @@ def test_a_redis_store_on_a_closed_port_opens_the_breaker(tmp_path: Path) -> Non
         with pytest.raises(DependencyUnavailableError) as info:
             reader.get([ROW])
         assert type(info.value.__cause__).__module__.startswith("redis")
-    assert reader.store_state == "open"
+    assert state_of(reader) == "open"
     with pytest.raises(DependencyUnavailableError, match="circuit breaker is open"):
         reader.get([ROW])
 
@@ -262,7 +273,7 @@ def test_input_errors_are_refused_before_the_breaker_and_never_open_it(
         with pytest.raises(InvalidInputError):
             reader.get([{"listing_id": 1}])
     assert store.calls == 0
-    assert reader.store_state == "closed"
+    assert state_of(reader) == "closed"
 
 
 @pytest.mark.parametrize(

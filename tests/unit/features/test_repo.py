@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from feast.infra.online_stores.redis import RedisOnlineStore
 
 from couturier.domains.authentication import FEATURES
 from couturier.errors import InvalidInputError
@@ -39,6 +40,7 @@ def test_feasts_redis_client_gets_the_timeouts_and_no_retries(tmp_path: Path) ->
     settings = Settings(home=tmp_path, online_timeout_ms=80, online_connect_timeout_ms=30)
     repo = FeatureRepo(FEATURES, settings, online="redis", redis_url="redis://127.0.0.1:1/0")
     store = repo.store._get_provider().online_store
+    assert isinstance(store, RedisOnlineStore)
     client = store._get_client(repo.config.online_store)  # Feast's own client factory
     connection = client.connection_pool.make_connection()
     assert connection.socket_timeout == pytest.approx(0.08)

@@ -23,6 +23,12 @@ from couturier.marketplace import Marketplace
 from couturier.settings import Settings
 
 
+def _timestamp(value: object) -> pd.Timestamp:
+    """An ``itertuples`` field of a datetime column: pandas-stubs type it as any scalar."""
+    assert isinstance(value, pd.Timestamp)
+    return value
+
+
 @pytest.fixture(scope="module")
 def repo(market: Marketplace, tmp_path_factory: pytest.TempPathFactory) -> FeatureRepo:
     r = FeatureRepo(FEATURES, Settings(home=tmp_path_factory.mktemp("features")))
@@ -51,7 +57,8 @@ def test_no_future_verdict_leaks_into_any_row(training: pd.DataFrame, market: Ma
     fake = verdicts[verdicts["verdict"] == "counterfeit"]
     rows = training.sample(400, random_state=0)
     for row in rows.itertuples():
-        snapshot = row.event_timestamp.floor("D")  # the newest snapshot at or before the row
+        # the newest snapshot at or before the row
+        snapshot = _timestamp(row.event_timestamp).floor("D")
         known = fake[(fake["seller_id"] == row.seller_id) & (fake["created_at"] <= snapshot)]
         if pd.isna(row.counterfeit_verdicts_total):
             continue  # the seller had no snapshot yet: nothing known, nothing leaked
@@ -68,7 +75,7 @@ def test_verdicts_already_decided_but_not_arrived_are_not_counted(
     per_seller = verdicts.groupby("seller_id")
     leaks = 0
     for row in training.dropna(subset=["verdicts_total"]).sample(300, random_state=1).itertuples():
-        snapshot = row.event_timestamp.floor("D")
+        snapshot = _timestamp(row.event_timestamp).floor("D")
         v = (
             per_seller.get_group(row.seller_id)
             if row.seller_id in per_seller.groups
@@ -95,7 +102,8 @@ def test_materialization_is_idempotent_and_online_matches_offline(
     listings = market.read("listings", ["listing_id", "seller_id", "product_id", "listed_at"])
     sample = listings[listings["listed_at"] < end].sample(40, random_state=2)
     rows = [
-        {k: int(v) for k, v in r.items() if k != "listed_at"} for r in sample.to_dict("records")
+        {str(k): int(v) for k, v in r.items() if k != "listed_at"}
+        for r in sample.to_dict("records")
     ]
     online = reader.get(rows).frame()
     offline = build_training_set(
@@ -164,7 +172,9 @@ def test_reads_keep_serving_last_good_values_while_materializing(
     reader = OnlineReader(repo)
     listings = market.read("listings", ["listing_id", "seller_id", "product_id", "listed_at"])
     early = listings[listings["listed_at"] < pd.Timestamp("2026-01-25", tz="UTC")].head(20)
-    rows = [{k: int(v) for k, v in r.items() if k != "listed_at"} for r in early.to_dict("records")]
+    rows = [
+        {str(k): int(v) for k, v in r.items() if k != "listed_at"} for r in early.to_dict("records")
+    ]
     stop = threading.Event()
     failures: list[str] = []
     reads = 0

@@ -32,7 +32,7 @@ class _ListSink:
     async def append(self, record: dict[str, Any]) -> None:
         self.records.append(record)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         return None
 
 
@@ -154,7 +154,7 @@ def test_a_canary_answers_its_share_and_names_itself(world: World, tmp_path: Pat
     finally:
         registry.close()
     with serve(_app(settings, [toy_domain()], Routing(canary_share=0.3, seed=1))) as url:
-        roles = Counter()
+        roles: Counter[str] = Counter()
         for _ in range(200):
             a = _score(url, world.x[:1]).json()
             assert a["version"] == (2 if a["role"] == "canary" else 1)

@@ -167,7 +167,9 @@ def test_bad_requests_get_a_problem_naming_the_field_and_rule(
     words: str,
 ) -> None:
     url, _ = served
-    good = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [0] * 4}]}
+    good: dict[str, Any] = {
+        "inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [0] * 4}]
+    }
     r = requests.post(f"{url}{path}", json=body if body is not None else good)
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -197,7 +199,9 @@ def test_malformed_json_and_infinity_are_refused(served: tuple[str, bytes]) -> N
 
 def test_missing_values_travel_as_null(served: tuple[str, bytes]) -> None:
     url, _ = served
-    body = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, None, 0, 0]}]}
+    body: dict[str, Any] = {
+        "inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, None, 0, 0]}]
+    }
     r = requests.post(f"{url}/v2/models/{NAME}/infer", json=body)
     # a logistic regression propagates NaN: the answer says so with null, never a 500
     assert r.status_code == 200

@@ -177,8 +177,9 @@ def test_admin_changes_batching_and_moves_aliases_through_the_registry(
         assert _version_counts(url, world, 2) == {"1": 2}  # creates the batcher
         changed = _admin(url, "PUT", f"/models/{NAME}/batching", json={"max_batch": 8})
         assert changed.status_code == 200 and changed.json()["batching"]["max_batch"] == 8
-        assert repository.get(NAME).batcher is not None
-        assert repository.get(NAME).batcher.max_batch == 8  # the live batcher changed
+        batcher = repository.get(NAME).batcher
+        assert batcher is not None
+        assert batcher.max_batch == 8  # the live batcher changed
         bad = _admin(url, "PUT", f"/models/{NAME}/batching", json={"max_batch": 0})
         assert bad.status_code == 422 and bad.json()["field"] == "max_batch"
 

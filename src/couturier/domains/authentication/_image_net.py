@@ -30,8 +30,7 @@ from typing import Any, cast
 import numpy as np
 
 from couturier.errors import InvalidInputError
-from couturier.marketplace._catalog import MAX_BRANDS
-from couturier.marketplace._flaws import VIEWS
+from couturier.marketplace import MAX_BRANDS, VIEWS
 
 __all__ = [
     "CONTEXTS",

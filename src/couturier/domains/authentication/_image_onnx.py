@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from couturier.domains.authentication._image_net import EMBEDDING_DIM, MODEL_NAME
-from couturier.marketplace._flaws import VIEWS
+from couturier.marketplace import VIEWS
 
 if TYPE_CHECKING:  # the registry (MLflow) is needed to package a model, not to train one
     from couturier.registry import ModelPackage

@@ -30,8 +30,7 @@ from couturier.domains.authentication.graph import GraphScores
 from couturier.domains.authentication.photos import decode_photo
 from couturier.errors import InvalidInputError
 from couturier.features import FeatureRepo, TrainingSet, build_training_set
-from couturier.marketplace import Marketplace
-from couturier.marketplace._catalog import CATEGORIES
+from couturier.marketplace import CATEGORIES, Marketplace
 
 __all__ = [
     "ORACLE",

@@ -72,7 +72,7 @@ def compare_int8(
     """
     from sklearn.metrics import roc_auc_score
 
-    from couturier.registry._packaging import session
+    from couturier.registry import session
 
     rows = np.flatnonzero(valid)
     result: dict[str, float] = {}

@@ -46,7 +46,7 @@ from couturier.domains.authentication._image_onnx import (
     torch_reference,
 )
 from couturier.errors import InvalidInputError
-from couturier.marketplace._flaws import VIEWS
+from couturier.marketplace import VIEWS
 
 __all__ = [
     "CONTEXTS",
@@ -110,7 +110,7 @@ def _build(config: ImageTrainConfig) -> Any:
     return build_network(config.crop, config.widths, config.dropout)
 
 
-def train_image_model(
+def train_image_model(  # noqa: PLR0915 - one training loop (epochs, batches, early stop) read top to bottom
     images: np.ndarray,
     contexts: np.ndarray,
     labels: np.ndarray,

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from couturier.domains.authentication.features import FEATURES
-from couturier.marketplace._catalog import CATEGORIES
+from couturier.marketplace import CATEGORIES
 from couturier.registry import ModelPackage
 
 __all__ = ["MODEL_NAME", "NUMERIC_FEATURES", "design_matrix", "package", "train"]

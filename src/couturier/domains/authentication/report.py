@@ -30,7 +30,7 @@ HEADLINE = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "ece", "expected_cost_per
 WORST = 4
 
 
-def write_report(
+def write_report(  # noqa: PLR0913 - each keyword is one section of the report
     scored: Scored,
     references: ReferenceSet,
     photos: pd.DataFrame,

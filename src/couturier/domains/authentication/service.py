@@ -469,6 +469,7 @@ def mount(context: ServiceContext) -> APIRouter:
     service = AuthenticationService(
         graphs,
         lambda: OnlineReader(FeatureRepo(FEATURES, context.settings)),
+        feature_timeout_s=context.settings.online_budget_ms / 1000,
         log=context.predictions("authentication"),
     )
     try:  # build the reader now, off the first request; if it cannot be built yet, retry later
