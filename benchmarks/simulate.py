@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import write_result  # beside this script, on sys.path when it runs
+
 
 def _child(listings: int, workers: int, out: Path) -> None:
     from couturier.marketplace import SimulationConfig, simulate
@@ -78,8 +80,8 @@ def main() -> None:
                 "--child-out",
                 str(Path(tmp) / f"run{n}"),
             ]
-            result = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            run = json.loads(result.stdout.strip().splitlines()[-1])
+            child = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            run = json.loads(child.stdout.strip().splitlines()[-1])
             runs.append(run)
             print(
                 f"{n:>9,} listings  {run['seconds']:8.1f} s  "
@@ -129,7 +131,7 @@ def main() -> None:
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(f"1,000,000 listings: ~{result['extrapolated']['seconds']:.0f} s (extrapolated)")
     print(
         f"oracle PR-AUC {result['oracle_pr_auc']:.3f}   "
