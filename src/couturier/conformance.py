@@ -130,7 +130,7 @@ def _check_service(domain: Domain) -> None:
     with tempfile.TemporaryDirectory(prefix="couturier-check-") as home:
         settings = Settings(home=Path(home))
         registry = ModelRegistry(settings)
-        context = ServiceContext(settings, registry, Metrics(), sinks=lambda s: _ListSink())
+        context = ServiceContext(settings, registry, Metrics())
         try:
             router = domain.service(context)
         except Exception as exc:
@@ -156,7 +156,6 @@ def _check_service(domain: Domain) -> None:
             follow=False,
             domains=[domain],
             settings=settings,
-            sinks=lambda s: _ListSink(),
         )
         names = [f.model for f in context.followed]
         for route in routes:
@@ -214,24 +213,11 @@ def _declared_routes(domain: Domain) -> list[APIRoute]:
         settings = Settings(home=Path(home))
         registry = ModelRegistry(settings)
         try:
-            context = ServiceContext(settings, registry, Metrics(), sinks=lambda s: _ListSink())
+            context = ServiceContext(settings, registry, Metrics())
             router = domain.service(context)
         finally:
             registry.close()
     return [r for r in router.routes if isinstance(r, APIRoute)]
-
-
-class _ListSink:
-    """A prediction sink that keeps nothing on disk (the checks write no prediction log)."""
-
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    async def append(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        return None
 
 
 async def _call(app: Any, method: str, path: str) -> tuple[int, dict[str, str], bytes]:

@@ -6,6 +6,9 @@ still set up what is missing, serialized under the schema lock (``couturier.sche
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
 import typer
 from rich.table import Table
 
@@ -16,23 +19,31 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def upgrade_cmd() -> None:
+def upgrade_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Create what is missing: the promotion log, and each domain's Feast registry tables."""
     from couturier.domain import load_domains
     from couturier.features import FeatureRepo
     from couturier.registry import store_uris, upgrade_schema
 
     settings = load_settings()
-    table = Table("schema", "where", "result", title=f"profile: {settings.profile}")
     _, _, log_url = store_uris(settings)
     created = upgrade_schema(log_url)
-    table.add_row("promotion log", _redact(log_url), "created" if created else "up to date")
+    rows = [("promotion log", _redact(log_url), "created" if created else "up to date")]
     for domain in load_domains().values():
         if domain.features is None:
             continue
         with FeatureRepo(domain.features, settings) as repo:
             where = _redact(str(repo.config.registry.path))
-        table.add_row(f"feature registry ({domain.name})", where, "ready")
+        rows.append((f"feature registry ({domain.name})", where, "ready"))
+    if as_json:
+        keys = ("schema", "where", "result")
+        console.print_json(json.dumps([dict(zip(keys, row, strict=True)) for row in rows]))
+        return
+    table = Table("schema", "where", "result", title=f"profile: {settings.profile}")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 

@@ -396,6 +396,8 @@ def test_authenticate_answers_a_decision_with_evidence_and_stage_times(
         (lambda b: b.update(category="hats"), "category", "accepted"),
         (lambda b: b.update(brand_id=99), "brand_id", "outside"),
         (lambda b: b.pop("seller_id"), "seller_id", "Field required"),
+        (lambda b: b.update(listing_id=10**30), "listing_id", "less than or equal to"),
+        (lambda b: b.update(product_id=2**63), "product_id", "less than or equal to"),
     ],
 )
 def test_authenticate_refuses_bad_input_naming_the_field(
@@ -425,7 +427,7 @@ def test_an_online_store_outage_degrades_to_defaults_and_says_so(
     service = AuthenticationService(_fixed(graph), Down(trained.repo), feature_timeout_s=5.0)
     request = AuthenticateRequest(**_listing_request(market, index=-2))
     out = asyncio.run(service.authenticate(request, service.from_base64(request)))
-    assert "online store unavailable" in out["degraded"]["features"]
+    assert "online store (sqlite) read failed: down" in out["degraded"]["features"]
     assert out["decision"] in {"authentic", "review", "counterfeit"}  # the photos still speak
 
 

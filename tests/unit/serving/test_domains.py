@@ -17,7 +17,7 @@ import requests
 from fastapi import APIRouter
 
 from couturier.conformance import DomainConformanceError, check_domain
-from couturier.registry import ModelRegistry, session
+from couturier.registry import ModelRegistry, RegisteredVersion, session
 from couturier.serving import ModelRepository, Routing, ServiceContext, create_app
 from couturier.settings import Settings
 from tests.support.domain import TOY_MODEL, toy_domain
@@ -64,6 +64,17 @@ def _wait_for(predicate: Any, what: str, seconds: float = 20.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def _champion(settings: Settings, name: str, world: World) -> RegisteredVersion:
+    """Register an informative toy model as ``name`` and make it champion."""
+    registry = ModelRegistry(settings)
+    try:
+        version = register(registry, name, world.model(), world)
+        registry.promote(name, version.version, "champion", actor="test", reason="first")
+    finally:
+        registry.close()
+    return version
 
 
 def _expected(registry: ModelRegistry, version: int, x: np.ndarray) -> np.ndarray:
@@ -170,12 +181,7 @@ def test_a_domain_that_fails_to_mount_leaves_the_server_and_the_others_up(
     world: World, tmp_path: Path
 ) -> None:
     settings = Settings(home=tmp_path / "home")
-    registry = ModelRegistry(settings)
-    try:
-        v1 = register(registry, TOY_MODEL, world.model(), world)
-        registry.promote(TOY_MODEL, v1.version, "champion", actor="test", reason="first")
-    finally:
-        registry.close()
+    _champion(settings, TOY_MODEL, world)
     app = _app(settings, [toy_domain(_broken, name="broken"), toy_domain()])
     with serve(app) as url:
         ready = requests.get(f"{url}/v2/health/ready")
@@ -192,16 +198,10 @@ def test_a_champion_with_corrupt_artifacts_leaves_the_server_up_saying_why(
     world: World, tmp_path: Path
 ) -> None:
     settings = Settings(home=tmp_path / "home")
-    registry = ModelRegistry(settings)
-    try:
-        good = register(registry, TOY_MODEL, world.model(), world)
-        registry.promote(TOY_MODEL, good.version, "champion", actor="test", reason="first")
-        bad = register(registry, "other", world.model(), world)
-        registry.promote("other", bad.version, "champion", actor="test", reason="first")
-        run_artifacts = settings.paths.mlflow / "artifacts"
-        (onnx,) = [p for p in run_artifacts.rglob("model.onnx") if bad.run_id in str(p)]
-    finally:
-        registry.close()
+    _champion(settings, TOY_MODEL, world)
+    bad = _champion(settings, "other", world)
+    run_artifacts = settings.paths.mlflow / "artifacts"
+    (onnx,) = [p for p in run_artifacts.rglob("model.onnx") if bad.run_id in str(p)]
     onnx.write_bytes(b"this is not an onnx model")
     with serve(_app(settings, [toy_domain()])) as url:
         ready = requests.get(f"{url}/v2/health/ready")

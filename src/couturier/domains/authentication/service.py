@@ -197,7 +197,7 @@ class AuthenticationService:
         try:
             got = self.reader.get([keys])
         except CouturierError as exc:  # the store is down: declared defaults, and say so
-            down = f"online store unavailable: {exc}"
+            down = exc.message  # "online store (redis) not read: its circuit breaker is open..."
             return self.reader.defaults([keys]).rows[0], down, time.perf_counter() - t
         missing = [name for name, flags in got.defaulted.items() if flags[0]]
         note = f"no online features for {', '.join(sorted(missing))}: defaults" if missing else None

@@ -160,3 +160,15 @@ def test_reading_features_before_apply_says_to_apply(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "couturier features apply" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_creates_the_shared_schema_once() -> None:
+    """The migration step: the promotion log and each domain's feature registry; a second run
+    finds everything in place (COUTURIER_HOME is the test's own folder)."""
+    first = runner.invoke(app, ["db", "upgrade", "--json"])
+    assert first.exit_code == 0, first.output
+    done = {row["schema"]: row["result"] for row in json.loads(first.output)}
+    assert done == {"promotion log": "created", "feature registry (authentication)": "ready"}
+    again = runner.invoke(app, ["db", "upgrade", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)[0]["result"] == "up to date"
