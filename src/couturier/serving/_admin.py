@@ -55,7 +55,12 @@ class Reload(BaseModel):
 class AliasMove(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(description="the version to point at; null removes the alias")
+    version: int | None = Field(
+        default=...,
+        ge=1,
+        le=2**31 - 1,  # the promotion log stores versions as 32-bit integers
+        description="the version to point at; null removes the alias",
+    )
     reason: str = Field(min_length=1, description="why, for the promotion log")
     actor: str = Field(default="admin-api", min_length=1)
 

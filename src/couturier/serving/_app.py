@@ -200,7 +200,10 @@ def create_app(  # noqa: PLR0913 - the server's one constructor: each keyword is
     context: ServiceContext | None = None
     if domains:
         if registry is None or settings is None:
-            raise ValueError("domains are mounted with a registry factory and settings")
+            raise ValueError(
+                "create_app(domains=...) mounts domains through a registry and settings: pass "
+                "registry=lambda: ModelRegistry(settings) and settings=settings"
+            )
         context = ServiceContext(
             settings, registry(), metrics, sinks, routing.canary_share, routing.seed
         )
@@ -277,9 +280,9 @@ def _follower(
     def start() -> tuple[threading.Event, ModelRegistry]:
         client = registry()
         follower = Follower(client, interval_s=interval_s)
-        follower.subscribe(repository.handle)
+        follower.subscribe(repository.handle, sync=repository.sync)
         for followed in context.followed if context is not None else []:
-            follower.subscribe(followed.handle)
+            follower.subscribe(followed.handle, sync=followed.load_current)
         return follower.start(), client
 
     return start

@@ -32,32 +32,61 @@ Handler = Callable[[ModelRegistry, PromotionEvent], None]
 class Follower:
     """Polls the promotion log every ``interval_s`` and calls each handler on each move.
 
-    The registry client is used from the follower's own thread only (give it a dedicated one).
+    Nothing is lost between what subscribers loaded and the first poll: the log's position is
+    read when the follower is made, and :meth:`start` first runs each subscriber's ``sync``
+    (load what the aliases name now; a no-op for what is already loaded), so a move made while
+    the server was loading is applied either by the sync or by the first poll. A handler that
+    raises (the registry hiccups) leaves its event to be retried on the next poll, up to
+    ``retries`` times. The registry client is used from the follower's own thread only.
     """
 
-    def __init__(self, registry: ModelRegistry, interval_s: float = 2.0) -> None:
+    def __init__(self, registry: ModelRegistry, interval_s: float = 2.0, retries: int = 3) -> None:
         self.registry = registry
         self.interval_s = interval_s
+        self.retries = retries
         self._handlers: list[Handler] = []
+        self._syncs: list[Callable[[ModelRegistry], object]] = []
+        self._failures: dict[int, int] = {}  # event id -> failed attempts
         self._last = max((e.id for e in registry.events_since(0)), default=0)
 
-    def subscribe(self, handler: Handler) -> None:
+    def subscribe(
+        self, handler: Handler, sync: Callable[[ModelRegistry], object] | None = None
+    ) -> None:
         self._handlers.append(handler)
+        if sync is not None:
+            self._syncs.append(sync)
+
+    def sync(self) -> None:
+        """Bring every subscriber to what the registry's aliases name now."""
+        for sync in self._syncs:
+            try:
+                sync(self.registry)
+            except Exception:  # the next move is still followed
+                log.exception("could not sync with the registry at start")
 
     def poll(self) -> int:
-        """Hand every move since the last poll to the handlers; the number of moves."""
-        events = self.registry.events_since(self._last)
-        for event in events:
-            self._last = max(self._last, event.id)
+        """Hand every move since the last poll to the handlers; the number of moves handled."""
+        handled = 0
+        for event in self.registry.events_since(self._last):
+            failed = False
             for handler in self._handlers:
                 try:
                     handler(self.registry, event)
-                except Exception:  # one subscriber's bug must not stop the others following
+                except Exception:  # one subscriber's failure must not stop the others
                     log.exception("following %s %s failed", event.model, event.alias)
-        return len(events)
+                    failed = True
+            attempts = self._failures.get(event.id, 0) + 1 if failed else 0
+            if failed and attempts < self.retries:
+                self._failures[event.id] = attempts
+                break  # retried on the next poll (reloads are idempotent)
+            self._failures.pop(event.id, None)
+            self._last = event.id
+            handled += 1
+        return handled
 
     def start(self) -> threading.Event:
-        """Poll in a daemon thread until the returned event is set."""
+        """Sync, then poll in a daemon thread until the returned event is set."""
+        self.sync()
         stop = threading.Event()
 
         def loop() -> None:

@@ -196,15 +196,21 @@ class ModelRepository:
                 continue  # registered, nothing promoted yet: nothing to serve
             try:
                 repo.add(_load(registry, name, number, threads))
-                for role in cls.ROLES:
-                    other = registry.alias_version(name, role)
-                    if other is not None:
-                        repo.set_role(name, role, repo._loaded(registry, name, other, threads))
             except Exception as exc:  # a broken version must not take the server down
                 log.warning("could not load %s v%s: %s", name, number, exc)
                 repo.problems[name] = (
                     f"{name} v{number} ({alias}) could not be loaded: {type(exc).__name__}: {exc}"
                 )
+                continue
+            for role in cls.ROLES:
+                other = registry.alias_version(name, role)
+                if other is None:
+                    continue
+                try:
+                    repo.set_role(name, role, repo._loaded(registry, name, other, threads))
+                except Exception as exc:  # the champion serves; the role waits for a fix
+                    log.warning("could not load %s v%s as %s: %s", name, other, role, exc)
+                    repo._record(name, other, role, f"{type(exc).__name__}: {exc}")
         return repo
 
     def _loaded(
@@ -296,6 +302,8 @@ class ModelRepository:
         if number is None:
             if role == "champion":
                 return f"{name} has no champion in the registry; nothing to serve"
+            if self._roles.get(name, {}).get(role) is None:
+                return None  # no such role here either: nothing to end
             self.set_role(name, role, None)
             self._record(name, None, role, None)
             return None
@@ -329,13 +337,24 @@ class ModelRepository:
         if self.on_swap is not None:
             self.on_swap(event.model, event.alias, event.to_version, problem)
 
+    def sync(self, registry: ModelRegistry) -> None:
+        """Load what the registry's aliases name now, for every registered model (a version
+        already serving in its role is left as it is; one that failed to load is retried)."""
+        for name in sorted(set(self.names()) | set(registry.models())):
+            if registry.alias_version(name, "champion") is None:
+                continue  # registered, never promoted: nothing to serve
+            for role in ("champion", *self.ROLES):
+                problem = self.reload(registry, name, role)
+                if problem is not None and self.on_swap is not None:
+                    self.on_swap(name, role, None, problem)
+
     def follow(self, registry: ModelRegistry, *, interval_s: float = 2.0) -> threading.Event:
         """Follow the registry's promotion log in a thread of its own (``handle`` on each move);
         returns the event that stops it. The registry must be usable from that thread."""
         from couturier.serving._follow import Follower
 
         follower = Follower(registry, interval_s)
-        follower.subscribe(self.handle)
+        follower.subscribe(self.handle, sync=self.sync)
         return follower.start()
 
     def versions(self, name: str) -> list[int]:

@@ -159,8 +159,8 @@ def test_a_failed_probe_opens_the_breaker_again(
     home: Path, store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = reader_on(
-        home, store, monkeypatch, online_breaker_failures=2, online_breaker_reset_s=0.2
-    )
+        home, store, monkeypatch, online_breaker_failures=2, online_breaker_reset_s=1.0
+    )  # 1 s: the last check below must run well within one reset interval of the probe
     store.error = ConnectionError("down")
     for _ in range(2):
         with pytest.raises(DependencyUnavailableError):

@@ -259,3 +259,31 @@ def test_check_domain_fails_a_domain_that_is_not_installed() -> None:
     with pytest.raises(DomainConformanceError) as err:
         check_domain(toy_domain())
     assert err.value.check == "declaration" and "entry points" in str(err.value)
+
+
+def test_a_promoted_version_that_cannot_load_never_answers_and_ready_says_why(
+    world: World, tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path / "home")
+    registry = ModelRegistry(settings)
+    try:
+        v1 = register(registry, TOY_MODEL, world.model(informative=False), world)
+        registry.promote(TOY_MODEL, v1.version, "champion", actor="test", reason="first")
+        v2 = register(registry, TOY_MODEL, world.model(), world)
+        artifacts = settings.paths.mlflow / "artifacts"
+        (onnx,) = [p for p in artifacts.rglob("model.onnx") if v2.run_id in str(p)]
+        onnx.write_bytes(b"truncated in transit")
+        with serve(_app(settings, [toy_domain()])) as url:
+            assert _score(url, world.x[:2]).json()["version"] == 1
+            registry.promote(TOY_MODEL, v2.version, "champion", actor="test", reason="better")
+
+            def refused() -> bool:
+                r = requests.get(f"{url}/v2/health/ready", timeout=10)
+                return r.status_code == 503 and "v2" in r.json()["problems"].get(TOY_MODEL, "")
+
+            _wait_for(refused, "the failed swap never showed in readiness")
+            for _ in range(5):  # the last good version keeps answering, without an error
+                answer = _score(url, world.x[:2])
+                assert answer.status_code == 200 and answer.json()["version"] == 1
+    finally:
+        registry.close()

@@ -24,6 +24,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +129,7 @@ class AuthenticationService:
         self._reader = None if builds else reader
         self._make_reader = reader if builds else None
         self._reader_failed: tuple[float, str] | None = None
+        self._reader_lock = threading.Lock()
         self.reader_retry_s = reader_retry_s
         self.log = log  # every answer is in the log before it is sent
         self.feature_timeout_s = feature_timeout_s
@@ -139,19 +141,24 @@ class AuthenticationService:
 
     @property
     def reader(self) -> Any:
-        """The online reader, built on first use; 503 while it cannot be built."""
+        """The online reader, built on first use; 503 while it cannot be built (a blocking
+        call: requests build it in the feature pool, never in the event loop)."""
         if self._reader is not None:
             return self._reader
-        failed = self._reader_failed
-        if failed is not None and time.monotonic() - failed[0] < self.reader_retry_s:
-            raise DependencyUnavailableError(failed[1])
-        try:
-            self._reader = self._make_reader()  # type: ignore[misc]
-        except CouturierError as exc:
-            why = f"the authentication features cannot be read: {exc.message}"
-            self._reader_failed = (time.monotonic(), why)
-            raise DependencyUnavailableError(why) from exc
-        return self._reader
+        with self._reader_lock:  # one build at a time; the others wait for its result
+            if self._reader is not None:
+                return self._reader
+            failed = self._reader_failed
+            if failed is not None and time.monotonic() - failed[0] < self.reader_retry_s:
+                raise DependencyUnavailableError(failed[1])
+            try:
+                self._reader = self._make_reader()  # type: ignore[misc]
+            except Exception as exc:  # a store or registry that is down, misconfigured, ...
+                cause = exc.message if isinstance(exc, CouturierError) else repr(exc)
+                why = f"the authentication features cannot be read: {cause}"
+                self._reader_failed = (time.monotonic(), why)
+                raise DependencyUnavailableError(why) from exc
+            return self._reader
 
     @staticmethod
     def from_base64(request: AuthenticateRequest) -> list[tuple[str, bytes, str]]:
@@ -219,10 +226,13 @@ class AuthenticationService:
             )
         served = served or self.graphs.pick()  # one graph for the whole request
         graph = served.value
-        reader = self.reader  # 503 while the features cannot be read at all
+        loop = asyncio.get_running_loop()
+        # built at mount; else built off the loop (503 if it cannot be)
+        reader: Any = self._reader
+        if reader is None:
+            reader = await loop.run_in_executor(self._feature_pool, lambda: self.reader)
         views = [view for view, _, _ in photos]
         contexts = image_model.context_codes([request.brand_id] * len(photos), views)
-        loop = asyncio.get_running_loop()
         # the feature read needs only the ids: it starts before the photos are decoded
         deadline = started + self.feature_timeout_s
         feature_task = loop.run_in_executor(self._feature_pool, self._features, request, deadline)
@@ -466,9 +476,18 @@ def mount(context: ServiceContext) -> APIRouter:
     graphs = context.follow(
         fusion.MODEL_NAME, AuthenticationGraph.from_registry, check=AuthenticationGraph.check
     )
+
+    def open_reader() -> OnlineReader:
+        repo = FeatureRepo(FEATURES, context.settings)
+        try:
+            return OnlineReader(repo)
+        except BaseException:
+            repo.close()  # not registered yet: release the registry's connections
+            raise
+
     service = AuthenticationService(
         graphs,
-        lambda: OnlineReader(FeatureRepo(FEATURES, context.settings)),
+        open_reader,
         feature_timeout_s=context.settings.online_budget_ms / 1000,
         log=context.predictions("authentication"),
     )
