@@ -29,7 +29,7 @@ from couturier.registry import ModelRegistry, upgrade_schema
 from couturier.registry._log import PromotionLog
 from couturier.settings import Settings
 from tests.integration.conftest import fresh_database
-from tests.support.registry import World, register
+from tests.support.registry import World, champion_and_challenger
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -101,9 +101,7 @@ def name(production: dict[str, str], world: World) -> str:
     model = f"replicas-{int(time.time() * 1000)}"
     registry = ModelRegistry(settings)
     try:
-        v1 = register(registry, model, world.model(informative=False), world)
-        registry.promote(model, v1.version, "champion", actor="test", reason="first")
-        register(registry, model, world.model(), world)
+        champion_and_challenger(registry, model, world)
     finally:
         registry.close()
     return model

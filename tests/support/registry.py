@@ -89,3 +89,12 @@ def register(
             policy=policy,
             champion_evaluation=champion_eval,
         )
+
+
+def champion_and_challenger(
+    registry: ModelRegistry, name: str, world: World
+) -> tuple[RegisteredVersion, RegisteredVersion]:
+    """v1, a weak model, as champion; v2, a better one, registered and judged against it."""
+    v1 = register(registry, name, world.model(informative=False), world)
+    registry.promote(name, v1.version, "champion", actor="test", reason="first")
+    return v1, register(registry, name, world.model(), world)

@@ -22,7 +22,7 @@ from couturier.serving import ModelRepository, Routing, ServiceContext, create_a
 from couturier.settings import Settings
 from tests.support.domain import TOY_MODEL, toy_domain
 from tests.support.http import infer_body, serve
-from tests.support.registry import World, register
+from tests.support.registry import World, champion_and_challenger, register
 
 
 class _ListSink:
@@ -93,12 +93,7 @@ def test_domain_routes_answer_503_until_a_champion_exists_then_follow_it(
         assert r.headers["content-type"].startswith("application/problem+json")
         assert TOY_MODEL in r.json()["detail"] and "promote" in r.json()["detail"]
         assert requests.get(f"{url}/v2/health/ready").status_code == 200  # nothing is broken
-        registry = ModelRegistry(settings)
-        try:
-            v1 = register(registry, TOY_MODEL, world.model(), world)
-            registry.promote(TOY_MODEL, v1.version, "champion", actor="test", reason="first")
-        finally:
-            registry.close()
+        _champion(settings, TOY_MODEL, world)
         _wait_for(lambda: _score(url, x).status_code == 200, "the route never followed")
         assert _score(url, x).json()["version"] == 1
 
@@ -108,9 +103,7 @@ def test_ten_champion_swaps_under_load_fail_no_request_and_mix_no_versions(
 ) -> None:
     settings = Settings(home=tmp_path / "home")
     registry = ModelRegistry(settings)
-    v1 = register(registry, TOY_MODEL, world.model(informative=False), world)
-    registry.promote(TOY_MODEL, v1.version, "champion", actor="test", reason="first")
-    v2 = register(registry, TOY_MODEL, world.model(), world)
+    _, v2 = champion_and_challenger(registry, TOY_MODEL, world)
     x = world.x[:5]
     expected = {v: _expected(registry, v, x) for v in (1, 2)}
     answers: list[dict[str, Any]] = []
@@ -158,9 +151,7 @@ def test_a_canary_answers_its_share_and_names_itself(world: World, tmp_path: Pat
     settings = Settings(home=tmp_path / "home")
     registry = ModelRegistry(settings)
     try:
-        v1 = register(registry, TOY_MODEL, world.model(informative=False), world)
-        registry.promote(TOY_MODEL, v1.version, "champion", actor="test", reason="first")
-        v2 = register(registry, TOY_MODEL, world.model(), world)
+        _, v2 = champion_and_challenger(registry, TOY_MODEL, world)
         registry.promote(TOY_MODEL, v2.version, "canary", actor="test", reason="try it")
     finally:
         registry.close()
@@ -267,9 +258,7 @@ def test_a_promoted_version_that_cannot_load_never_answers_and_ready_says_why(
     settings = Settings(home=tmp_path / "home")
     registry = ModelRegistry(settings)
     try:
-        v1 = register(registry, TOY_MODEL, world.model(informative=False), world)
-        registry.promote(TOY_MODEL, v1.version, "champion", actor="test", reason="first")
-        v2 = register(registry, TOY_MODEL, world.model(), world)
+        _, v2 = champion_and_challenger(registry, TOY_MODEL, world)
         artifacts = settings.paths.mlflow / "artifacts"
         (onnx,) = [p for p in artifacts.rglob("model.onnx") if v2.run_id in str(p)]
         onnx.write_bytes(b"truncated in transit")

@@ -17,7 +17,7 @@ from couturier.registry._packaging import session
 from couturier.serving import LoadedVersion, ModelRepository, create_app
 from couturier.settings import Settings
 from tests.support.http import infer_body, serve
-from tests.support.registry import World, register
+from tests.support.registry import World, champion_and_challenger, register
 
 NAME = "toy"
 
@@ -26,9 +26,7 @@ NAME = "toy"
 def served(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bytes]]:
     """Version 1 and 2 of a registered model, the champion (v2) served by default."""
     registry = ModelRegistry(Settings(home=tmp_path_factory.mktemp("serving")))
-    v1 = register(registry, NAME, world.model(informative=False), world)
-    registry.promote(NAME, v1.version, "champion", actor="test", reason="first")
-    v2 = register(registry, NAME, world.model(), world)
+    _, v2 = champion_and_challenger(registry, NAME, world)
     registry.promote(NAME, v2.version, "champion", actor="test", reason="better")
     repository = ModelRepository.from_registry(registry)
     first = registry.load(NAME, 1)

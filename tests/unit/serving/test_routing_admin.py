@@ -24,7 +24,7 @@ from couturier.serving import (
 )
 from couturier.settings import Settings
 from tests.support.http import infer_body, serve
-from tests.support.registry import World, register
+from tests.support.registry import World, champion_and_challenger, register
 from tests.unit.serving.test_oip import NAME
 
 TOKEN = "s3cret-admin-token"
@@ -36,9 +36,7 @@ def three(world: World, tmp_path: Path) -> Iterator[Settings]:
     settings = Settings(home=tmp_path / "home")
     registry = ModelRegistry(settings)
     try:
-        v1 = register(registry, NAME, world.model(informative=False), world)
-        registry.promote(NAME, v1.version, "champion", actor="test", reason="first")
-        register(registry, NAME, world.model(), world)
+        champion_and_challenger(registry, NAME, world)
         register(registry, NAME, world.model(seed=3), world)
     finally:
         registry.close()

@@ -14,7 +14,7 @@ from couturier.registry import ModelRegistry
 from couturier.serving import LoadedVersion, ModelRepository, create_app
 from couturier.settings import Settings
 from tests.support.http import infer_body, serve
-from tests.support.registry import World, register
+from tests.support.registry import World, champion_and_challenger, register
 from tests.unit.serving.test_oip import NAME
 
 
@@ -66,9 +66,7 @@ def test_champion_moves_are_followed_under_load_with_no_failed_request(
 ) -> None:
     settings = Settings(home=tmp_path / "home")
     registry = ModelRegistry(settings)
-    v1 = register(registry, NAME, world.model(informative=False), world)
-    registry.promote(NAME, v1.version, "champion", actor="test", reason="first")
-    v2 = register(registry, NAME, world.model(), world)
+    v1, v2 = champion_and_challenger(registry, NAME, world)
     repository = ModelRepository.from_registry(registry)
     app = create_app(repository, registry=lambda: ModelRegistry(settings), follow_interval_s=0.05)
     statuses: list[int] = []
