@@ -174,7 +174,8 @@ def create_app(  # noqa: PLR0913 - the server's one constructor: each keyword is
 
     ``expected``: names that must be loaded to be ready. ``registry``: a factory of registry
     clients; with it the service follows the registry's champion, canary and shadow moves
-    (hot swap, ``ModelRepository.follow``; ``follow=False`` turns that off) and the admin
+    (hot swap, one :class:`Follower` for the repository and the domains; ``follow=False``
+    turns that off) and the admin
     routes can reload and move aliases. ``admin_token``: the bearer token of the admin routes
     (None: they answer 403). ``shadow_log``: where shadow comparisons are written.
     ``max_body_bytes``: the largest request body on any route (413 beyond).
@@ -205,7 +206,13 @@ def create_app(  # noqa: PLR0913 - the server's one constructor: each keyword is
                 "registry=lambda: ModelRegistry(settings) and settings=settings"
             )
         context = ServiceContext(
-            settings, registry(), metrics, sinks, routing.canary_share, routing.seed
+            settings,
+            registry(),
+            metrics,
+            sinks,
+            routing.canary_share,
+            routing.seed,
+            on_swap=repository.on_swap,
         )
     follower = _follower(repository, registry, follow_interval_s, context) if follow else None
     app = _Service(

@@ -58,6 +58,8 @@ class ServiceContext:
     sinks: Callable[[str], PredictionSink] | None = None
     canary_share: float = 0.1
     seed: int | None = None
+    #: called on every swap a followed model makes (the server counts them in its metrics)
+    on_swap: Callable[[str, str, int | None, str | None], None] | None = None
     followed: list[Followed[Any]] = field(default_factory=list)
 
     def follow(
@@ -78,7 +80,7 @@ class ServiceContext:
             check=check,
             canary_share=self.canary_share,
             seed=self.seed,
-            on_swap=self._swapped,
+            on_swap=self.on_swap,
         )
         followed.load_current(self.registry)
         self.followed.append(followed)
@@ -94,6 +96,3 @@ class ServiceContext:
     def problems(self) -> dict[str, str]:
         """Why a followed model is not serving what the registry says, by model."""
         return {f.model: f.problem for f in self.followed if f.problem}
-
-    def _swapped(self, model: str, role: str, version: int | None, problem: str | None) -> None:
-        self.metrics.swaps.labels(model, role, "ok" if problem is None else "refused").inc()

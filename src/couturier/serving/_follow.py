@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -139,7 +138,6 @@ class Followed(Generic[T]):
         self._on_swap = on_swap
         self._served: dict[str, Served[T]] = {}
         self.problem: str | None = None  # why the champion is not what the registry says
-        self.swaps: list[dict[str, object]] = []
 
     @classmethod
     def fixed(cls, model: str, value: T, version: int) -> Followed[T]:
@@ -165,9 +163,6 @@ class Followed(Generic[T]):
                 model=self.model,
             )
         return champion
-
-    def current(self, role: str = "champion") -> Served[T] | None:
-        return self._served.get(role)
 
     # ---- following ----------------------------------------------------------------------------
     def load_current(self, registry: ModelRegistry) -> None:
@@ -214,15 +209,5 @@ class Followed(Generic[T]):
         self._served = updated
 
     def _record(self, role: str, version: int | None, problem: str | None) -> None:
-        self.swaps.append(
-            {
-                "model": self.model,
-                "version": version,
-                "role": role,
-                "at": time.time(),
-                "ok": problem is None,
-                "problem": problem,
-            }
-        )
         if self._on_swap is not None:
             self._on_swap(self.model, role, version, problem)

@@ -348,15 +348,6 @@ class ModelRepository:
                 if problem is not None and self.on_swap is not None:
                     self.on_swap(name, role, None, problem)
 
-    def follow(self, registry: ModelRegistry, *, interval_s: float = 2.0) -> threading.Event:
-        """Follow the registry's promotion log in a thread of its own (``handle`` on each move);
-        returns the event that stops it. The registry must be usable from that thread."""
-        from couturier.serving._follow import Follower
-
-        follower = Follower(registry, interval_s)
-        follower.subscribe(self.handle, sync=self.sync)
-        return follower.start()
-
     def versions(self, name: str) -> list[int]:
         return sorted(self._models.get(name, {}))
 
