@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from couturier.settings import Settings
 
-__all__ = ["Check", "run_checks"]
+__all__ = ["Check", "redact_url", "run_checks"]
 
 _OBJECT_STORE_SCHEMES = ("s3", "gs", "file", "abfss")
 
@@ -34,12 +34,14 @@ def run_checks(settings: Settings, timeout_s: float = 3.0) -> list[Check]:
     checks = [_home(settings)]
     if settings.redis_url:
         checks.append(
-            _timed("redis", _redact(settings.redis_url), lambda: _redis(settings, timeout_s))
+            _timed("redis", redact_url(settings.redis_url), lambda: _redis(settings, timeout_s))
         )
     if settings.postgres_dsn:
         checks.append(
             _timed(
-                "postgresql", _redact(settings.postgres_dsn), lambda: _postgres(settings, timeout_s)
+                "postgresql",
+                redact_url(settings.postgres_dsn),
+                lambda: _postgres(settings, timeout_s),
             )
         )
     if settings.mlflow_tracking_uri:
@@ -117,7 +119,8 @@ def _object_store(settings: Settings) -> str:
     return f"scheme {scheme} recognised"
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (for logs and reports)."""
     parsed = urlparse(url)
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@")

@@ -23,6 +23,7 @@ def upgrade_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create what is missing: the promotion log, and each domain's Feast registry tables."""
+    from couturier.doctor import redact_url
     from couturier.domain import load_domains
     from couturier.features import FeatureRepo
     from couturier.registry import store_uris, upgrade_schema
@@ -30,12 +31,12 @@ def upgrade_cmd(
     settings = load_settings()
     _, _, log_url = store_uris(settings)
     created = upgrade_schema(log_url)
-    rows = [("promotion log", _redact(log_url), "created" if created else "up to date")]
+    rows = [("promotion log", redact_url(log_url), "created" if created else "up to date")]
     for domain in load_domains().values():
         if domain.features is None:
             continue
         with FeatureRepo(domain.features, settings) as repo:
-            where = _redact(str(repo.config.registry.path))
+            where = redact_url(str(repo.config.registry.path))
         rows.append((f"feature registry ({domain.name})", where, "ready"))
     if as_json:
         keys = ("schema", "where", "result")
@@ -45,12 +46,3 @@ def upgrade_cmd(
     for row in rows:
         table.add_row(*row)
     console.print(table)
-
-
-def _redact(url: str) -> str:
-    head, at, tail = url.rpartition("@")
-    if not at:
-        return url
-    scheme, _, credentials = head.partition("://")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{tail}"
