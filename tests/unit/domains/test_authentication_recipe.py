@@ -424,7 +424,9 @@ def test_an_online_store_outage_degrades_to_defaults_and_says_so(
             raise DependencyUnavailableError("online store (sqlite) read failed: down")
 
     graph = AuthenticationGraph.from_registry(trained.registry, "champion")
-    service = AuthenticationService(_fixed(graph), Down(trained.repo), feature_timeout_s=5.0)
+    service = AuthenticationService(
+        _fixed(graph), lambda: Down(trained.repo), feature_timeout_s=5.0
+    )
     request = AuthenticateRequest(**_listing_request(market, index=-2))
     out = asyncio.run(service.authenticate(request, service.from_base64(request)))
     assert "online store (sqlite) read failed: down" in out["degraded"]["features"]
@@ -450,7 +452,7 @@ def test_a_reference_search_over_its_budget_is_skipped_and_says_so(
     slow_graph.references.search = slow  # type: ignore[method-assign]
     skipped = AuthenticationService(
         _fixed(slow_graph),
-        OnlineReader(trained.repo),
+        lambda: OnlineReader(trained.repo),
         feature_timeout_s=5.0,
         retrieval_timeout_s=0.02,
     )
@@ -459,7 +461,9 @@ def test_a_reference_search_over_its_budget_is_skipped_and_says_so(
     assert out["evidence"] == []
     base_rate = graph.references.base_rate
     assert all(p["retrieval_score"] == pytest.approx(base_rate) for p in out["photos"])
-    full = AuthenticationService(_fixed(graph), OnlineReader(trained.repo), feature_timeout_s=5.0)
+    full = AuthenticationService(
+        _fixed(graph), lambda: OnlineReader(trained.repo), feature_timeout_s=5.0
+    )
     searched = asyncio.run(full.authenticate(request, photos))
     assert "retrieval" not in searched["degraded"] and searched["evidence"]
 

@@ -27,9 +27,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -51,6 +52,9 @@ from couturier.serving import (
     ServiceContext,
     settle,
 )
+
+if TYPE_CHECKING:
+    from couturier.features import OnlineReader
 
 __all__ = ["AuthenticateRequest", "AuthenticationService", "Listing", "mount", "router"]
 
@@ -104,9 +108,9 @@ class AuthenticationService:
 
     ``graphs`` follows the ``authentication`` model (``ServiceContext.follow``); each request
     takes one graph and keeps it to the end, so its answer never mixes two graphs' components.
-    ``reader`` is the online-feature reader, or a function that builds one: it is built on
-    first use and rebuilt after a failure (at most every ``reader_retry_s``), so the service
-    mounts before the features are registered and recovers when they are.
+    ``open_reader`` builds the online-feature reader: it is called on first use and again after
+    a failure (at most every ``reader_retry_s``), so the service mounts before the features
+    are registered and recovers when they are.
 
     Feature reads run in a pool of their own: a store that hangs holds those threads only,
     never the ones the image model and the reference search need.
@@ -115,7 +119,7 @@ class AuthenticationService:
     def __init__(
         self,
         graphs: Followed[AuthenticationGraph],
-        reader: Any,
+        open_reader: Callable[[], OnlineReader],
         *,
         feature_timeout_s: float = 0.05,
         retrieval_timeout_s: float = 0.05,
@@ -125,9 +129,8 @@ class AuthenticationService:
         reader_retry_s: float = 5.0,
     ) -> None:
         self.graphs = graphs
-        builds = callable(reader) and not hasattr(reader, "get")
-        self._reader = None if builds else reader
-        self._make_reader = reader if builds else None
+        self._open_reader = open_reader
+        self._reader: OnlineReader | None = None
         self._reader_failed: tuple[float, str] | None = None
         self._reader_lock = threading.Lock()
         self.reader_retry_s = reader_retry_s
@@ -140,7 +143,7 @@ class AuthenticationService:
         )
 
     @property
-    def reader(self) -> Any:
+    def reader(self) -> OnlineReader:
         """The online reader, built on first use; 503 while it cannot be built (a blocking
         call: requests build it in the feature pool, never in the event loop)."""
         if self._reader is not None:
@@ -152,7 +155,7 @@ class AuthenticationService:
             if failed is not None and time.monotonic() - failed[0] < self.reader_retry_s:
                 raise DependencyUnavailableError(failed[1])
             try:
-                self._reader = self._make_reader()  # type: ignore[misc]
+                self._reader = self._open_reader()
             except Exception as exc:  # a store or registry that is down, misconfigured, ...
                 cause = exc.message if isinstance(exc, CouturierError) else repr(exc)
                 why = f"the authentication features cannot be read: {cause}"
@@ -228,7 +231,7 @@ class AuthenticationService:
         graph = served.value
         loop = asyncio.get_running_loop()
         # built at mount; else built off the loop (503 if it cannot be)
-        reader: Any = self._reader
+        reader = self._reader
         if reader is None:
             reader = await loop.run_in_executor(self._feature_pool, lambda: self.reader)
         views = [view for view, _, _ in photos]
