@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from couturier.features import FeatureRepo, OnlineReader, build_training_set, ma
 from couturier.marketplace import Marketplace
 from couturier.settings import Settings
 from tests.support.servers import RedisServer
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -111,14 +112,6 @@ def _timed_read(reader: OnlineReader, rows: list[dict[str, int]]) -> tuple[float
     return time.perf_counter() - t, result
 
 
-def _until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.01)
-
-
 def _refused(result: Any) -> bool:
     """Refused by the open breaker (the store was not called), not a failed read."""
     return isinstance(result, DependencyUnavailableError) and result.__cause__ is None
@@ -158,7 +151,7 @@ def test_a_killed_redis_is_not_called_once_the_breaker_opens_and_values_return_a
         failed.append(_timed_read(reader, rows))
         return reader.store_state == "open"
 
-    _until(read_until_open, "the breaker opens on a killed redis")
+    wait_for(read_until_open, "the breaker opens on a killed redis", DEADLINE_S)
     assert all(isinstance(r, DependencyUnavailableError) for _, r in failed)
     assert not any(_refused(r) for _, r in failed)  # each of those reached the store
     opened = time.monotonic()
@@ -178,7 +171,7 @@ def test_a_killed_redis_is_not_called_once_the_breaker_opens_and_values_return_a
         after.append(_timed_read(reader, rows))
         return not isinstance(after[-1][1], DependencyUnavailableError)
 
-    _until(answered, "reads answer again after the restart")
+    wait_for(answered, "reads answer again after the restart", DEADLINE_S)
     back = time.monotonic() - restarted
     failed_probes = [r for _, r in after[:-1] if not _refused(r)]
     assert not failed_probes, "the first probe after the restart should have answered"

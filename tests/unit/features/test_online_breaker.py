@@ -8,8 +8,7 @@ reads reached the store. Waits are on events and conditions with deadlines, neve
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from couturier.errors import DependencyUnavailableError, InvalidParameterError, 
 from couturier.features import FeatureRepo, OnlineReader, StoreState
 from couturier.features._breaker import BreakerOpenError, StoreBreaker
 from couturier.settings import Settings
+from tests.support.wait import wait_for
 
 ROW = {"listing_id": 1, "seller_id": 2, "product_id": 3}
 VIEWS = len(FEATURES.views)  # one online_read per view and get()
@@ -49,14 +49,6 @@ class FakeStore:
         if self.error is not None:
             raise self.error
         return [(None, None)] * len(entity_keys)
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.005)
 
 
 def state_of(reader: OnlineReader) -> StoreState:
@@ -147,7 +139,7 @@ def test_after_the_reset_interval_one_probe_closes_the_breaker_when_the_store_an
             return False
         return True
 
-    wait_for(answered, "the breaker lets a probe through and closes")
+    wait_for(answered, "the breaker lets a probe through and closes", DEADLINE_S, every_s=0.005)
     assert state_of(reader) == "closed"
     assert store.calls == 1 + VIEWS  # the failed read, then the probe: nothing in between
     assert results[0].feature_service == FEATURES.service_name
@@ -171,7 +163,9 @@ def test_a_failed_probe_opens_the_breaker_again(
             reader.get([ROW])
         return store.calls == 3
 
-    wait_for(probed, "a probe read reaches the store after the reset interval")
+    wait_for(
+        probed, "a probe read reaches the store after the reset interval", DEADLINE_S, every_s=0.005
+    )
     assert state_of(reader) == "open"  # one failed probe is enough to open it again
     with pytest.raises(DependencyUnavailableError, match="circuit breaker is open"):
         reader.get([ROW])
@@ -227,7 +221,7 @@ def test_while_a_probe_is_in_flight_other_reads_are_refused_without_calling_the_
                 return False
             return True
 
-        wait_for(attempt, "the probe read gets through")
+        wait_for(attempt, "the probe read gets through", DEADLINE_S, every_s=0.005)
 
     prober = threading.Thread(target=probe, name="probe", daemon=True)
     prober.start()

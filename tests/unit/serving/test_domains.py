@@ -6,7 +6,6 @@ fails the domains that break its rules."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from couturier.settings import Settings
 from tests.support.domain import TOY_MODEL, toy_domain
 from tests.support.http import infer_body, serve
 from tests.support.registry import World, champion_and_challenger, register
+from tests.support.wait import wait_for
 
 
 class _ListSink:
@@ -59,13 +59,6 @@ def _score(url: str, x: np.ndarray) -> requests.Response:
     return requests.post(f"{url}/v1/toy/score", json={"x": x.tolist()}, timeout=30)
 
 
-def _wait_for(predicate: Any, what: str, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 def _champion(settings: Settings, name: str, world: World) -> RegisteredVersion:
     """Register an informative toy model as ``name`` and make it champion."""
     registry = ModelRegistry(settings)
@@ -94,7 +87,7 @@ def test_domain_routes_answer_503_until_a_champion_exists_then_follow_it(
         assert TOY_MODEL in r.json()["detail"] and "promote" in r.json()["detail"]
         assert requests.get(f"{url}/v2/health/ready").status_code == 200  # nothing is broken
         _champion(settings, TOY_MODEL, world)
-        _wait_for(lambda: _score(url, x).status_code == 200, "the route never followed")
+        wait_for(lambda: _score(url, x).status_code == 200, "the route never followed", 20.0, 0.05)
         assert _score(url, x).json()["version"] == 1
 
 
@@ -131,10 +124,11 @@ def test_ten_champion_swaps_under_load_fail_no_request_and_mix_no_versions(
                     registry.rollback(TOY_MODEL, actor="t", reason="down")
                     want = 1
                 seen = len(answers)
-                _wait_for(
-                    lambda want=want, seen=seen: any(a["version"] == want for a in answers[seen:]),
-                    f"move {move} to v{want} was never followed",
-                )
+
+                def followed(want: int = want, seen: int = seen) -> bool:
+                    return any(a["version"] == want for a in answers[seen:])
+
+                wait_for(followed, f"move {move} to v{want} was never followed", 20.0, 0.05)
             stop.set()
             for t in threads:
                 t.join(30)
@@ -270,7 +264,7 @@ def test_a_promoted_version_that_cannot_load_never_answers_and_ready_says_why(
                 r = requests.get(f"{url}/v2/health/ready", timeout=10)
                 return r.status_code == 503 and "v2" in r.json()["problems"].get(TOY_MODEL, "")
 
-            _wait_for(refused, "the failed swap never showed in readiness")
+            wait_for(refused, "the failed swap never showed in readiness", 20.0, 0.05)
             for _ in range(5):  # the last good version keeps answering, without an error
                 answer = _score(url, world.x[:2])
                 assert answer.status_code == 200 and answer.json()["version"] == 1
