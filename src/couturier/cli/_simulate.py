@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -187,21 +188,31 @@ def _demo_features(features: FeatureSet, market: Marketplace) -> FeatureRepo:
     with console.status(f"features: {features.service_name}"):
         repo.write_sources(market)
         repo.apply()
-        root = features.root.join_key
-        entities = market.read("listings", [root, "created_at"]).rename(
-            columns={"created_at": "event_timestamp"}
-        )
-        training = build_training_set(repo, entities)
+        rows: dict[str, str] = {}
+        entities = _example_entities(repo)
+        if entities is not None:
+            training = build_training_set(repo, entities)
+            frame = training.frame
+            rows = {
+                "training set": f"{len(frame):,} rows x {frame.shape[1]} columns",
+                "time cutoff": training.cutoff.isoformat(timespec="seconds"),
+                "fingerprint": training.fingerprint[:16],
+            }
         report = materialize(repo)
-    frame = training.frame
-    print_kv(
-        f"features: {features.service_name}",
-        {
-            "training set": f"{len(frame):,} rows x {frame.shape[1]} columns",
-            "time cutoff": training.cutoff.isoformat(timespec="seconds"),
-            "fingerprint": training.fingerprint[:16],
-            "materialized": ", ".join(f"{r.view} ({r.status})" for r in report),
-            "online store": repo.online_kind,
-        },
-    )
+    rows["materialized"] = ", ".join(f"{r.view} ({r.status})" for r in report)
+    rows["online store"] = repo.online_kind
+    print_kv(f"features: {features.service_name}", rows)
     return repo
+
+
+def _example_entities(repo: FeatureRepo) -> pd.DataFrame | None:
+    """The root entity's rows of its view's source, as a training set's entity frame; ``None``
+    when an example needs join keys the root does not carry (its recipe builds those)."""
+    fs = repo.features
+    root = fs.root.join_key
+    others = {e.join_key for e in fs.entities} - {root} - set(fs.key_from)
+    if others:
+        return None
+    view = next(v.name for v in fs.views if v.entity.name == fs.root.name)
+    frame = pd.read_parquet(repo.source_path(view), columns=[root, "event_timestamp"])
+    return frame.drop_duplicates(root, keep="first").reset_index(drop=True)

@@ -1,0 +1,114 @@
+"""The first stage of marketplace recommendations: which listings a buyer could be shown.
+
+Listings are single items (each sells once), so collaborative models learn at the *product*
+level (a house's line: "Castelvetro Saddle bag"), where the history is dense, and a listing
+inherits its product's score. That is also the cold start of a new listing: it is a candidate
+from the moment it is listed, through its product.
+
+:class:`Candidates` is what a trained version carries: each known buyer's top products with
+their EASE and iALS scores, the listings that were available, and popularity per segment (a
+buyer's favourite category) for buyers the models have never seen.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CANDIDATE_COLUMNS", "Candidates"]
+
+#: The candidate stage's own features, beside the feature store's.
+CANDIDATE_COLUMNS = ("ease_score", "ials_score", "product_rank", "product_popularity")
+_LISTING_COLUMNS = ["listing_id", "product_id", "brand_id", "category", "asking_price"]
+
+
+@dataclass
+class Candidates:
+    """``top_products[i]``: buyer ``buyer_ids[i]``'s best products (-1 pads), with scores."""
+
+    buyer_ids: np.ndarray  # sorted int64
+    top_products: np.ndarray  # (buyers, P) int64
+    ease: np.ndarray  # (buyers, P) float32
+    ials: np.ndarray  # (buyers, P) float32
+    listings: pd.DataFrame  # available listings: _LISTING_COLUMNS + popularity
+    product_popularity: np.ndarray  # per product id: interactions in the training window
+    per_product: int = 5  # listings of one product a buyer is shown at most
+
+    def knows(self, buyer_id: int) -> bool:
+        i = np.searchsorted(self.buyer_ids, buyer_id)
+        return bool(i < len(self.buyer_ids) and self.buyer_ids[i] == buyer_id)
+
+    def for_buyer(self, buyer_id: int, limit: int = 60) -> pd.DataFrame:
+        """The candidate listings of a known buyer with the candidate stage's features."""
+        i = int(np.searchsorted(self.buyer_ids, buyer_id))
+        products = self.top_products[i]
+        keep = products >= 0
+        table = pd.DataFrame(
+            {
+                "product_id": products[keep],
+                "ease_score": self.ease[i][keep],
+                "ials_score": self.ials[i][keep],
+                "product_rank": np.arange(int(keep.sum()), dtype=np.int64),
+            }
+        )
+        found = table.merge(self._listings_by_product(), on="product_id", how="inner")
+        found = found.sort_values(["product_rank", "listed_at_s"], ascending=[True, False])
+        return self._with_popularity(found.head(limit))
+
+    def popular(self, category: str | None, limit: int = 60) -> pd.DataFrame:
+        """The most popular available listings, within a segment (a category) when given:
+        the cold start of a buyer the models have never seen."""
+        pool = self.listings
+        if category is not None and (pool["category"] == category).any():
+            pool = pool[pool["category"] == category]
+        top = pool.sort_values(["popularity", "listing_id"], ascending=[False, True]).head(limit)
+        out = top.assign(ease_score=0.0, ials_score=0.0, product_rank=-1)
+        return self._with_popularity(out)
+
+    def _listings_by_product(self) -> pd.DataFrame:
+        # a listing draws its interest in its first days: the newest of each product first
+        ranked = self.listings.sort_values(["listed_at_s", "listing_id"], ascending=False)
+        return ranked.groupby("product_id", sort=False).head(self.per_product)
+
+    def _with_popularity(self, frame: pd.DataFrame) -> pd.DataFrame:
+        pop = self.product_popularity
+        ids = frame["product_id"].to_numpy()
+        inside = (ids >= 0) & (ids < len(pop))
+        frame = frame.copy()
+        frame["product_popularity"] = np.where(inside, pop[np.clip(ids, 0, len(pop) - 1)], 0.0)
+        return frame.reset_index(drop=True)
+
+    # ---- artifacts ----------------------------------------------------------------------
+    def to_artifacts(self) -> dict[str, bytes]:
+        arrays = io.BytesIO()
+        np.savez_compressed(
+            arrays,
+            buyer_ids=self.buyer_ids,
+            top_products=self.top_products,
+            ease=self.ease,
+            ials=self.ials,
+            product_popularity=self.product_popularity,
+            per_product=np.array([self.per_product]),
+        )
+        listings = io.BytesIO()
+        self.listings.to_parquet(listings, index=False)
+        return {
+            "candidates/arrays.npz": arrays.getvalue(),
+            "candidates/listings.parquet": listings.getvalue(),
+        }
+
+    @classmethod
+    def from_artifacts(cls, artifacts: dict[str, bytes]) -> Candidates:
+        with np.load(io.BytesIO(artifacts["candidates/arrays.npz"])) as a:
+            return cls(
+                buyer_ids=a["buyer_ids"],
+                top_products=a["top_products"],
+                ease=a["ease"],
+                ials=a["ials"],
+                listings=pd.read_parquet(io.BytesIO(artifacts["candidates/listings.parquet"])),
+                product_popularity=a["product_popularity"],
+                per_product=int(a["per_product"][0]),
+            )

@@ -1,0 +1,102 @@
+"""The discovery recipe, one function a pipeline can call (weekly): search and similar items,
+then recommendations, each trained, judged and registered through its own gate.
+
+>>> report = run_recipe(market, repo, registry)        # doctest: +SKIP
+>>> report.metrics["ndcg_at_10"], report.details["search"]["ndcg_at_10"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from couturier.domain import RecipeReport
+from couturier.domains.discovery import _recs_recipe, _search_recipe
+from couturier.domains.discovery._recs_training import RecsConfig
+from couturier.evaluation import Evaluation
+from couturier.features import FeatureRepo
+from couturier.marketplace import Marketplace
+from couturier.registry import GatePolicy, ModelPackage, ModelRegistry, RegisteredVersion
+
+__all__ = ["EXPERIMENT", "run_recipe"]
+
+EXPERIMENT = "discovery"
+
+
+def _register(
+    registry: ModelRegistry,
+    package: ModelPackage,
+    evaluation: Evaluation,
+    policy: GatePolicy,
+    lineage: dict[str, Any],
+    champion_evaluation: Evaluation | None = None,
+) -> RegisteredVersion:
+    """One run, the gate (against the champion on the same holdout when it was scored there),
+    and champion for the first version that passes it."""
+    name = package.name
+    champion = registry.alias_version(name, "champion")
+    with registry.start_run(EXPERIMENT, name, lineage=lineage) as run:
+        run.log_evaluation(evaluation)
+        registered = registry.register(
+            package, evaluation, run=run, policy=policy, champion_evaluation=champion_evaluation
+        )
+    if champion is None and registered.verdict.passed:
+        registry.promote(
+            name, registered.version, "champion", actor="pipeline", reason="first version"
+        )
+    return registered
+
+
+def run_recipe(
+    market: Marketplace,
+    repo: FeatureRepo,
+    registry: ModelRegistry,
+    *,
+    config: RecsConfig | None = None,
+) -> RecipeReport:
+    """Fit, judge and register ``discovery-search`` and ``discovery-recommendations``."""
+    started = time.perf_counter()
+    lineage = {
+        "simulator_seed": market.config.seed,
+        "simulator_scenario": market.config.scenario,
+        "feature_service": repo.features.service_name,
+    }
+    search = _search_recipe.fit_search(market)
+    searched = _register(
+        registry,
+        _search_recipe.search_package(search),
+        search.evaluation,
+        _search_recipe.POLICY,
+        lineage,
+    )
+    search_s = time.perf_counter() - started
+    recs = _recs_recipe.fit_recommendations(market, repo, config)
+    recommended = _register(
+        registry,
+        _recs_recipe.recs_package(recs),
+        recs.evaluation,
+        _recs_recipe.POLICY,
+        {**lineage, **recs.times},
+        _recs_recipe.champion_on_holdout(registry, recs),
+    )
+    return RecipeReport(
+        model=recommended.name,
+        version=recommended.version,
+        gate_passed=recommended.verdict.passed,
+        champion=registry.alias_version(recommended.name, "champion"),
+        metrics={
+            k: v
+            for k, v in recs.evaluation.overall.items()
+            if k in ("ndcg_at_10", "recall_at_20", "candidates_ndcg_at_10", "popularity_ndcg_at_10")
+        },
+        lineage=lineage,
+        details={
+            "components": {searched.name: searched.version},
+            "search": search.evaluation.overall,
+            "search_gate_passed": searched.verdict.passed,
+            "seconds": {
+                "search": round(search_s, 1),
+                "total": round(time.perf_counter() - started, 1),
+            },
+        },
+    )

@@ -1,0 +1,343 @@
+"""``/v1/search``, ``/v1/similar/{listing_id}``, ``/v1/recommendations/{buyer_id}``.
+
+Two registered models serve them, each followed through the platform's context (champion and
+canary, swapped as the registry moves): ``discovery-search`` (the text encoder, the hybrid
+index and the similar-items vectors) and ``discovery-recommendations`` (the candidates and the
+ranker). Every answer names the versions that made it, whether it is a cold start, and what ran
+degraded: the ranker's features come from the online store, and when it is down the ranker
+runs on the declared defaults and says so.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Path, Query
+
+from couturier.domains.discovery._candidates import Candidates
+from couturier.domains.discovery._encoder import TextEncoder
+from couturier.domains.discovery._features import FEATURES, buyer_brand_key
+from couturier.domains.discovery._recs_recipe import MODEL_NAME as RECS_MODEL
+from couturier.domains.discovery._recs_recipe import OnnxRanker
+from couturier.domains.discovery._recs_training import ranker_matrix
+from couturier.domains.discovery._search import MAX_QUERY_CHARS, HybridSearch
+from couturier.domains.discovery._search_recipe import MODEL_NAME as SEARCH_MODEL
+from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
+from couturier.registry import ModelRegistry
+from couturier.retrieval import VectorIndex
+from couturier.serving import Followed, PredictionSink, ServiceContext
+
+if TYPE_CHECKING:
+    from couturier.features import OnlineReader
+
+__all__ = ["DiscoveryService", "RecsModel", "SearchModel", "mount", "router"]
+
+log = logging.getLogger("couturier.discovery")
+MAX_ID = 2**63 - 1
+MAX_K = 100
+Id = Annotated[int, Path(ge=0, le=MAX_ID)]
+K = Annotated[int, Query(ge=1, le=MAX_K, description="how many results")]
+
+
+@dataclass
+class SearchModel:
+    """A ``discovery-search`` version: hybrid index, similar-items index, listing facts."""
+
+    version: int
+    index: HybridSearch
+    similar: VectorIndex
+    listings: pd.DataFrame  # indexed by listing_id
+    look: np.ndarray  # each listing's similar-items vector, in ``listings`` order
+
+    @classmethod
+    def from_registry(cls, registry: ModelRegistry, version: int) -> SearchModel:
+        import tempfile
+        from pathlib import Path as FsPath
+
+        loaded = registry.load(SEARCH_MODEL, version)
+        art = loaded.artifacts
+        encoder = TextEncoder.from_onnx(loaded.onnx_model, art["tokenizer.json"])
+        index = HybridSearch.from_artifacts(
+            {k[len("search/") :]: v for k, v in art.items() if k.startswith("search/")}, encoder
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in art.items():
+                if name.startswith("similar/"):
+                    (FsPath(tmp) / name.split("/", 1)[1]).write_bytes(data)
+            similar = VectorIndex.load(tmp)
+        facts = pd.read_parquet(io.BytesIO(art["listings.parquet"])).set_index("listing_id")
+        look = np.load(io.BytesIO(art["look.npy"]), allow_pickle=False)
+        return cls(version, index, similar, facts, look)
+
+    def describe(self, ids: list[int]) -> list[dict[str, Any]]:
+        rows = self.listings.loc[ids]
+        return [
+            {
+                "listing_id": int(i),
+                "title": str(r["title"]),
+                "house": str(r["house"]),
+                "category": str(r["category"]),
+                "asking_price": float(r["asking_price"]),
+            }
+            for i, r in zip(ids, rows.to_dict("records"), strict=True)
+        ]
+
+
+@dataclass
+class RecsModel:
+    """A ``discovery-recommendations`` version: the candidate stage and the ONNX ranker."""
+
+    version: int
+    candidates: Candidates
+    ranker: OnnxRanker
+
+    @classmethod
+    def from_registry(cls, registry: ModelRegistry, version: int) -> RecsModel:
+        loaded = registry.load(RECS_MODEL, version)
+        return cls(
+            version, Candidates.from_artifacts(loaded.artifacts), OnnxRanker(loaded.onnx_model)
+        )
+
+    def describe(self, ids: list[int]) -> list[dict[str, Any]]:
+        facts = self.candidates.listings.set_index("listing_id").loc[ids]
+        return [
+            {
+                "listing_id": int(i),
+                "product_id": int(r["product_id"]),
+                "brand_id": int(r["brand_id"]),
+                "category": str(r["category"]),
+                "asking_price": float(r["asking_price"]),
+            }
+            for i, r in zip(ids, facts.to_dict("records"), strict=True)
+        ]
+
+
+class Reader:
+    """The online reader, built on first use and rebuilt after a failure (at most every
+    ``retry_s``), so the service mounts before the features are registered."""
+
+    def __init__(self, open_reader: Callable[[], OnlineReader], retry_s: float = 5.0) -> None:
+        self._open = open_reader
+        self._reader: OnlineReader | None = None
+        self._failed_at = -1e9
+        self._lock = threading.Lock()
+        self.retry_s = retry_s
+
+    def get(self) -> OnlineReader | None:
+        with self._lock:
+            if self._reader is None and time.monotonic() - self._failed_at > self.retry_s:
+                try:
+                    self._reader = self._open()
+                except CouturierError as exc:
+                    self._failed_at = time.monotonic()
+                    log.warning("discovery: online features unavailable: %s", exc.message)
+            return self._reader
+
+
+class DiscoveryService:
+    def __init__(
+        self,
+        search: Followed[SearchModel],
+        recs: Followed[RecsModel],
+        reader: Reader,
+        sink: PredictionSink | None,
+    ) -> None:
+        self.search, self.recs, self.reader, self.sink = search, recs, reader, sink
+
+    async def _log(self, kind: str, answer: dict[str, Any]) -> None:
+        if self.sink is not None:
+            await self.sink.append({**answer, "kind": kind, "at": datetime.now(UTC).isoformat()})
+
+    def features(self, buyer_id: int, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """The feature store's features of each candidate row, or the declared defaults."""
+        rows = [
+            {"buyer_id": buyer_id, "listing_id": int(lid), "buyer_brand": int(bb)}
+            for lid, bb in zip(
+                frame["listing_id"],
+                buyer_brand_key(buyer_id, frame["brand_id"].to_numpy()),
+                strict=True,
+            )
+        ]
+        reader = self.reader.get()
+        degraded: list[str] = []
+        if reader is None:
+            raise DependencyUnavailableError(
+                f"{FEATURES.service_name} is not readable yet; run `couturier features apply` "
+                "and `couturier features materialize`",
+                service=FEATURES.service_name,
+            )
+        try:
+            got = reader.get(rows)
+        except CouturierError as exc:
+            got, degraded = reader.defaults(rows), [f"features: {exc.message}"]
+        return pd.DataFrame(got.rows), degraded
+
+    def rank(
+        self, model: RecsModel, buyer_id: int, k: int
+    ) -> tuple[list[int], list[str], str | None]:
+        """(listing ids, degraded notes, cold start) for one buyer."""
+        cands = model.candidates
+        if cands.knows(buyer_id):
+            frame, cold = cands.for_buyer(buyer_id), None
+        else:
+            frame, cold = cands.popular(self._segment(buyer_id)), "buyer"
+        if frame.empty:
+            return [], [], cold
+        store, degraded = self.features(buyer_id, frame)
+        keep = [c for c in store.columns if c not in ("buyer_id", "listing_id", "buyer_brand")]
+        full = frame.drop(columns=[c for c in keep if c in frame.columns]).join(store[keep])
+        full = full[pd.to_numeric(full["sold"], errors="coerce").fillna(0) == 0]  # sold since
+        if full.empty:
+            return [], degraded, cold
+        listed = pd.to_numeric(full["listed_at_s"], errors="coerce")
+        full = full.assign(listing_age_days=(time.time() - listed) / 86_400.0)
+        scores = model.ranker.predict(ranker_matrix(full))
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [int(x) for x in full["listing_id"].to_numpy()[best]], degraded, cold
+
+    def _segment(self, buyer_id: int) -> str | None:
+        """A new buyer's segment: the favourite category the store knows, if any."""
+        reader = self.reader.get()
+        if reader is None:
+            return None
+        try:
+            got = reader.get([{"buyer_id": buyer_id, "listing_id": 0, "buyer_brand": 0}])
+        except CouturierError:
+            return None
+        category = got.rows[0].get("favourite_category")
+        return None if category in (None, "unknown") else str(category)
+
+
+def router(service: DiscoveryService) -> APIRouter:
+    api = APIRouter(tags=["discovery"])
+
+    @api.get("/v1/search", summary="Hybrid search (BM25 + dense, fused) over available listings")
+    async def search(
+        q: Annotated[
+            str | None, Query(description=f"the query text, 1 to {MAX_QUERY_CHARS} characters")
+        ] = None,
+        k: K = 10,
+        house: str | None = None,
+        category: str | None = None,
+        condition: str | None = None,
+        min_price: Annotated[float | None, Query(ge=0)] = None,
+        max_price: Annotated[float | None, Query(ge=0)] = None,
+    ) -> dict[str, Any]:
+        served = service.search.pick()  # 503 naming the model before anything else
+        if q is None:
+            raise InvalidInputError(
+                "the query parameter q is missing; search needs a query, e.g. ?q=saddle+bag",
+                field="q",
+            )
+        started = time.perf_counter()
+        filters: dict[str, Any] = {
+            name: value
+            for name, value in (("house", house), ("category", category), ("condition", condition))
+            if value is not None
+        }
+        if min_price is not None or max_price is not None:
+            filters["asking_price"] = (min_price, max_price)
+        hits = served.value.index.search(q, k=k, filters=filters)
+        answer = {
+            "request_id": uuid.uuid4().hex,
+            "query": q,
+            "results": [
+                {**d, "score": round(h.score, 6), "found_by": list(h.sources)}
+                for h, d in zip(
+                    hits, served.value.describe([int(h.doc_id) for h in hits]), strict=True
+                )
+            ],
+            "models": {SEARCH_MODEL: served.value.version},
+            "role": served.role,
+            "degraded": [],
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        await service._log("search", answer)
+        return answer
+
+    @api.get("/v1/similar/{listing_id}", summary="Listings that look like a listing, same category")
+    async def similar(
+        listing_id: Id,
+        k: K = 10,
+        max_price: Annotated[float | None, Query(ge=0)] = None,
+    ) -> dict[str, Any]:
+        served = service.search.pick()
+        model = served.value
+        started = time.perf_counter()
+        cold = None
+        if listing_id in model.listings.index:
+            row = int(np.flatnonzero(model.listings.index == listing_id)[0])
+            group = int(model.listings["group"].iloc[row])
+            found = model.similar.search(model.look[row : row + 1], k=k + 21, groups=[group])
+            ids = [int(i) for i in found.ids[0] if i >= 0 and int(i) != listing_id]
+        else:  # a listing the index has never seen: the most popular available listings
+            cold = "listing"
+            ids = model.listings.sort_values("popularity", ascending=False).index.tolist()
+        if max_price is not None:
+            prices = model.listings.loc[ids, "asking_price"]
+            ids = [int(i) for i, p in zip(ids, prices, strict=True) if p <= max_price]
+        answer = {
+            "request_id": uuid.uuid4().hex,
+            "listing_id": listing_id,
+            "results": model.describe(ids[:k]),
+            "cold_start": cold,
+            "models": {SEARCH_MODEL: model.version},
+            "role": served.role,
+            "degraded": [],
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        await service._log("similar", answer)
+        return answer
+
+    @api.get(
+        "/v1/recommendations/{buyer_id}",
+        summary="Listings a buyer is likely to want: candidates, then a learned ranker",
+    )
+    async def recommendations(buyer_id: Id, k: K = 10) -> dict[str, Any]:
+        served = service.recs.pick()
+        started = time.perf_counter()
+        ids, degraded, cold = service.rank(served.value, buyer_id, k)
+        answer = {
+            "request_id": uuid.uuid4().hex,
+            "buyer_id": buyer_id,
+            "results": served.value.describe(ids),
+            "cold_start": cold,
+            "models": {RECS_MODEL: served.value.version},
+            "role": served.role,
+            "degraded": degraded,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        await service._log("recommendations", answer)
+        return answer
+
+    return api
+
+
+def mount(context: ServiceContext) -> APIRouter:
+    """The domain's ``service`` hook."""
+    from couturier.features import FeatureRepo, OnlineReader
+
+    search = context.follow(SEARCH_MODEL, SearchModel.from_registry)
+    recs = context.follow(RECS_MODEL, RecsModel.from_registry)
+
+    def open_reader() -> OnlineReader:
+        repo = FeatureRepo(FEATURES, context.settings)
+        try:
+            return OnlineReader(repo)
+        except BaseException:
+            repo.close()
+            raise
+
+    reader = Reader(open_reader)
+    reader.get()  # now, off the first request; if it cannot be built yet, later
+    return router(DiscoveryService(search, recs, reader, context.predictions("discovery")))
