@@ -149,9 +149,7 @@ def _requests(home: Path) -> dict[str, list[str]]:
     buyers = market.read("interactions", ["buyer_id"])["buyer_id"].unique()
     rows = listings.iloc[rng.choice(len(listings), 200, replace=False)]
     words = [" ".join(str(t).split(",")[0].split()[-2:]).lower() for t in rows["title"]]
-    queries = [
-        f"/v1/search?q={w.replace(' ', '+').replace('&', '%26')}&k=10" for w in words
-    ]
+    queries = [f"/v1/search?q={w.replace(' ', '+').replace('&', '%26')}&k=10" for w in words]
     similar = [f"/v1/similar/{int(i)}?k=10" for i in rows["listing_id"]]
     recs = [f"/v1/recommendations/{int(b)}?k=10" for b in rng.choice(buyers, 200)]
     return {"search": queries, "similar": similar, "recommendations": recs}

@@ -16,8 +16,8 @@ from couturier.domain import load_domains
 from couturier.errors import InvalidInputError, NotFoundError
 from couturier.features import (
     FeatureRepo,
+    FeatureSet,
     OnlineReader,
-    check_entity,
     freshness,
     materialize,
     read_entity,
@@ -29,29 +29,46 @@ app.add_typer(features_app, name="features")
 
 DomainOpt = Annotated[
     str | None,
-    typer.Option("--domain", help="Domain whose features to use (default: the only one)."),
+    typer.Option("--domain", help="Domain whose features to use (default: every domain's)."),
 ]
 
 
-def _repo(domain: str | None) -> FeatureRepo:
-    with_features = {n: d for n, d in load_domains().items() if d.features is not None}
+def _domains_with_features(domain: str | None) -> dict[str, FeatureSet]:
+    """The named domain's feature set, or every installed domain's."""
+    with_features = {n: d.features for n, d in load_domains().items() if d.features is not None}
     if domain is None:
-        if len(with_features) != 1:
-            raise InvalidInputError(
-                f"several domains have features ({', '.join(sorted(with_features))}); "
-                "choose one with --domain",
-                field="domain",
-            )
-        domain = next(iter(with_features))
+        return with_features
     if domain not in with_features:
         raise NotFoundError(
             f"no domain {domain!r} with features; available: {', '.join(sorted(with_features))}",
             domain=domain,
         )
-    features = with_features[domain].features
-    if features is None:  # pragma: no cover - filtered above
-        raise NotFoundError(f"domain {domain!r} declares no features", domain=domain)
-    return FeatureRepo(features, load_settings())
+    return {domain: with_features[domain]}
+
+
+def _repos(domain: str | None) -> list[FeatureRepo]:
+    settings = load_settings()
+    return [FeatureRepo(fs, settings) for fs in _domains_with_features(domain).values()]
+
+
+def _repo_with_entity(domain: str | None, entity: str) -> FeatureRepo:
+    """The one feature set (of ``domain``, or of any domain) that has ``entity``."""
+    sets = _domains_with_features(domain)
+    having = {n: fs for n, fs in sets.items() if entity in {e.name for e in fs.entities}}
+    if len(having) > 1:
+        raise InvalidInputError(
+            f"entity {entity!r} is in the features of {', '.join(sorted(having))}; "
+            "choose one with --domain",
+            field="domain",
+        )
+    if not having:
+        names = sorted({e.name for fs in sets.values() for e in fs.entities})
+        raise InvalidInputError(
+            f"no entity {entity!r} in the features of {', '.join(sorted(sets))}; "
+            f"entities: {', '.join(names)}",
+            field="entity",
+        )
+    return FeatureRepo(next(iter(having.values())), load_settings())
 
 
 def _json(data: Any) -> str:
@@ -66,15 +83,15 @@ def apply_cmd(
     domain: DomainOpt = None,
 ) -> None:
     """Compute every feature view's source from a marketplace and register the definitions."""
-    repo = _repo(domain)
     path = market or load_settings().paths.marketplace / "demo"
-    with console.status("computing feature sources"):
-        reports = repo.write_sources(Marketplace(path))
-        repo.apply()
-    table = Table("view", "rows", "first event", "last event", title=repo.features.service_name)
-    for r in reports:
-        table.add_row(r.view, f"{r.rows:,}", r.min_event or "-", r.max_event or "-")
-    console.print(table)
+    for repo in _repos(domain):
+        with console.status(f"computing feature sources: {repo.features.service_name}"):
+            reports = repo.write_sources(Marketplace(path))
+            repo.apply()
+        table = Table("view", "rows", "first event", "last event", title=repo.features.service_name)
+        for r in reports:
+            table.add_row(r.view, f"{r.rows:,}", r.min_event or "-", r.max_event or "-")
+        console.print(table)
 
 
 @features_app.command("materialize")
@@ -85,15 +102,16 @@ def materialize_cmd(
     domain: DomainOpt = None,
 ) -> None:
     """Incrementally copy the newest values into the online store (idempotent)."""
-    repo = _repo(domain)
     if end is not None and end.tzinfo is None:
         end = end.replace(tzinfo=UTC)
-    with console.status(f"materializing into {repo.online_kind}"):
-        report = materialize(repo, end)
-    table = Table("view", "from", "to", "status", "s", title=f"online store: {repo.online_kind}")
-    for r in report:
-        table.add_row(r.view, str(r.start), str(r.end), r.status, f"{r.seconds:.2f}")
-    console.print(table)
+    for repo in _repos(domain):
+        name = repo.features.service_name
+        with console.status(f"materializing {name} into {repo.online_kind}"):
+            report = materialize(repo, end)
+        table = Table("view", "from", "to", "status", "s", title=f"{name}: {repo.online_kind}")
+        for r in report:
+            table.add_row(r.view, str(r.start), str(r.end), r.status, f"{r.seconds:.2f}")
+        console.print(table)
 
 
 @features_app.command("freshness")
@@ -102,7 +120,7 @@ def freshness_cmd(
     domain: DomainOpt = None,
 ) -> None:
     """Age of the newest online value per view, against its TTL."""
-    rows = freshness(_repo(domain))
+    rows = [row for repo in _repos(domain) for row in freshness(repo)]
     if as_json:
         console.print_json(_json([asdict(r) for r in rows]))
         return
@@ -127,6 +145,5 @@ def show_cmd(
     domain: DomainOpt = None,
 ) -> None:
     """Show what the online store holds for one entity."""
-    repo = _repo(domain)
-    check_entity(repo.features, entity)
+    repo = _repo_with_entity(domain, entity)
     console.print_json(_json(read_entity(OnlineReader(repo), entity, entity_id)))

@@ -129,6 +129,8 @@ def test_features_apply_materialize_freshness_show(tmp_path: Path) -> None:
     applied = runner.invoke(app, ["features", "apply", "--market", str(market)], terminal_width=200)
     assert applied.exit_code == 0, applied.output
     assert "seller_stats" in applied.output and "300" in applied.output
+    # every installed domain's features, one table each
+    assert "authentication_v1" in applied.output and "discovery_v1" in applied.output
     first = runner.invoke(
         app, ["features", "materialize", "--end", "2026-02-01T00:00:00"], terminal_width=200
     )
@@ -137,8 +139,8 @@ def test_features_apply_materialize_freshness_show(tmp_path: Path) -> None:
     again = runner.invoke(
         app, ["features", "materialize", "--end", "2026-02-01T00:00:00"], terminal_width=200
     )
-    assert again.output.count("up to date") == 3
-    fresh = runner.invoke(app, ["features", "freshness", "--json"])
+    assert again.output.count("up to date") == 6  # 3 views of each domain
+    fresh = runner.invoke(app, ["features", "freshness", "--json", "--domain", "authentication"])
     views = {row["view"]: row for row in json.loads(fresh.output)}
     assert set(views) == {"listing_features", "seller_stats", "product_stats"}
     assert views["seller_stats"]["materialized_until"].startswith("2026-02-01")
@@ -149,7 +151,13 @@ def test_features_apply_materialize_freshness_show(tmp_path: Path) -> None:
 def test_features_show_of_an_unknown_entity_names_the_known_ones() -> None:
     result = _couturier("features", "show", "shop", "1")
     assert result.returncode == 2
-    assert "listing, product, seller" in result.stderr
+    assert "buyer, buyer_brand, listing, product, seller" in result.stderr
+
+
+def test_features_show_of_an_entity_two_domains_have_asks_which() -> None:
+    result = _couturier("features", "show", "listing", "1")
+    assert result.returncode == 2
+    assert "authentication, discovery" in result.stderr and "--domain" in result.stderr
 
 
 def test_reading_features_before_apply_says_to_apply(tmp_path: Path) -> None:
@@ -168,7 +176,11 @@ def test_db_upgrade_creates_the_shared_schema_once() -> None:
     first = runner.invoke(app, ["db", "upgrade", "--json"])
     assert first.exit_code == 0, first.output
     done = {row["schema"]: row["result"] for row in json.loads(first.output)}
-    assert done == {"promotion log": "created", "feature registry (authentication)": "ready"}
+    assert done == {
+        "promotion log": "created",
+        "feature registry (authentication)": "ready",
+        "feature registry (discovery)": "ready",
+    }
     again = runner.invoke(app, ["db", "upgrade", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)[0]["result"] == "up to date"

@@ -37,26 +37,43 @@ class Candidates:
     product_popularity: np.ndarray  # per product id: interactions in the training window
     per_product: int = 5  # listings of one product a buyer is shown at most
 
+    @property
+    def reference_s(self) -> float:
+        """The newest listing's time (epoch s): listing ages are measured from it, the same
+        offline and online, whatever the wall clock says."""
+        if self.listings.empty:
+            return 0.0
+        return float(self.listings["listed_at_s"].max())
+
     def knows(self, buyer_id: int) -> bool:
         i = np.searchsorted(self.buyer_ids, buyer_id)
         return bool(i < len(self.buyer_ids) and self.buyer_ids[i] == buyer_id)
 
     def for_buyer(self, buyer_id: int, limit: int = 60) -> pd.DataFrame:
-        """The candidate listings of a known buyer with the candidate stage's features."""
+        """The candidate listings of a known buyer with the candidate stage's features: the
+        newest ``per_product`` listings of each of the buyer's top products, best product first."""
         i = int(np.searchsorted(self.buyer_ids, buyer_id))
-        products = self.top_products[i]
-        keep = products >= 0
-        table = pd.DataFrame(
-            {
-                "product_id": products[keep],
-                "ease_score": self.ease[i][keep],
-                "ials_score": self.ials[i][keep],
-                "product_rank": np.arange(int(keep.sum()), dtype=np.int64),
-            }
+        by_product = self._by_product()
+        rows, rank, ease, ials = [], [], [], []
+        for r, product in enumerate(self.top_products[i]):
+            found = by_product.get(int(product))
+            if found is None:
+                continue
+            rows.append(found)
+            rank.append(np.full(len(found), r, np.int64))
+            ease.append(np.full(len(found), self.ease[i, r], np.float32))
+            ials.append(np.full(len(found), self.ials[i, r], np.float32))
+        if not rows:
+            return self._with_popularity(
+                self.listings.iloc[:0].assign(ease_score=0.0, ials_score=0.0, product_rank=0)
+            )
+        take = np.concatenate(rows)[:limit]
+        frame = self.listings.iloc[take].assign(
+            ease_score=np.concatenate(ease)[:limit],
+            ials_score=np.concatenate(ials)[:limit],
+            product_rank=np.concatenate(rank)[:limit],
         )
-        found = table.merge(self._listings_by_product(), on="product_id", how="inner")
-        found = found.sort_values(["product_rank", "listed_at_s"], ascending=[True, False])
-        return self._with_popularity(found.head(limit))
+        return self._with_popularity(frame)
 
     def popular(self, category: str | None, limit: int = 60) -> pd.DataFrame:
         """The most popular available listings, within a segment (a category) when given:
@@ -68,10 +85,19 @@ class Candidates:
         out = top.assign(ease_score=0.0, ials_score=0.0, product_rank=-1)
         return self._with_popularity(out)
 
-    def _listings_by_product(self) -> pd.DataFrame:
-        # a listing draws its interest in its first days: the newest of each product first
-        ranked = self.listings.sort_values(["listed_at_s", "listing_id"], ascending=False)
-        return ranked.groupby("product_id", sort=False).head(self.per_product)
+    def _by_product(self) -> dict[int, np.ndarray]:
+        """Product -> row positions of its newest ``per_product`` listings (built once)."""
+        cached: dict[int, np.ndarray] | None = getattr(self, "_product_rows", None)
+        if cached is None:
+            # a listing draws its interest in its first days: the newest of each product first
+            order = self.listings.sort_values(["listed_at_s", "listing_id"], ascending=False)
+            positions = pd.Series(np.arange(len(self.listings)), index=self.listings.index)
+            cached = {
+                int(product): positions.loc[group.index].to_numpy()[: self.per_product]
+                for product, group in order.groupby("product_id", sort=False)
+            }
+            self._product_rows = cached
+        return cached
 
     def _with_popularity(self, frame: pd.DataFrame) -> pd.DataFrame:
         pop = self.product_popularity

@@ -13,6 +13,7 @@ from typing import Any
 from couturier.domain import RecipeReport
 from couturier.domains.discovery import _recs_recipe, _search_recipe
 from couturier.domains.discovery._recs_training import RecsConfig
+from couturier.domains.discovery._report import write_report
 from couturier.evaluation import Evaluation
 from couturier.features import FeatureRepo
 from couturier.marketplace import Marketplace
@@ -79,19 +80,34 @@ def run_recipe(
         {**lineage, **recs.times},
         _recs_recipe.champion_on_holdout(registry, recs),
     )
+    versions = {searched.name: searched.version, recommended.name: recommended.version}
+    report = write_report(
+        market,
+        recs,
+        search,
+        versions=versions,
+        recs_model=recommended.name,
+        window_days=(config or RecsConfig()).window_days,
+        folder=repo.settings.paths.reports,
+    )
     return RecipeReport(
         model=recommended.name,
         version=recommended.version,
         gate_passed=recommended.verdict.passed,
         champion=registry.alias_version(recommended.name, "champion"),
         metrics={
-            k: v
-            for k, v in recs.evaluation.overall.items()
-            if k in ("ndcg_at_10", "recall_at_20", "candidates_ndcg_at_10", "popularity_ndcg_at_10")
+            **{
+                k: v
+                for k, v in recs.evaluation.overall.items()
+                if k in ("ndcg_at_10", "candidates_ndcg_at_10", "popularity_ndcg_at_10")
+            },
+            "search_ndcg_at_10": search.evaluation.overall["ndcg_at_10"],
+            "similar_same_product_at_10": search.evaluation.overall["similar_same_product_at_10"],
         },
         lineage=lineage,
         details={
             "components": {searched.name: searched.version},
+            "report": str(report),
             "search": search.evaluation.overall,
             "search_gate_passed": searched.verdict.passed,
             "seconds": {

@@ -20,7 +20,12 @@ import numpy as np
 import pandas as pd
 
 from couturier.domains.discovery._candidates import Candidates
-from couturier.domains.discovery._ranking_metrics import catalog_coverage, ndcg_at_k, recall_at_k
+from couturier.domains.discovery._ranking_metrics import (
+    catalog_coverage,
+    ndcg_at_k,
+    popularity_bias,
+    recall_at_k,
+)
 from couturier.domains.discovery._recs_training import (
     RANKER_FEATURES,
     Examples,
@@ -142,7 +147,8 @@ def _orders(frame: pd.DataFrame, score: np.ndarray) -> dict[int, list[int]]:
 
 def evaluate_ranker(ranker: Any, holdout: Examples, n_listings: int) -> Evaluation:
     """nDCG@10 and recall@20 of the ranker, the candidate order and popularity, per buyer
-    against every listing they interacted with in the window (also those no candidate held)."""
+    against every listing they interacted with in the window (also those no candidate held);
+    the ranker's catalog coverage and popularity bias; its nDCG@10 per buyer segment."""
     frame = holdout.frame
     orders = {
         "": _orders(frame, ranker.predict(ranker_matrix(frame))),
@@ -158,7 +164,49 @@ def evaluate_ranker(ranker: Any, holdout: Examples, n_listings: int) -> Evaluati
         overall[f"{prefix}recall_at_20"] = recall_at_k(recs, rel, 20)
     top10 = [orders[""].get(b, [])[:10] for b in buyers]
     overall["catalog_coverage"] = catalog_coverage(top10, max(n_listings, 1))
-    return Evaluation(overall=overall, holdout="last window")
+    overall["popularity_bias"] = _popularity_bias(frame, top10)
+    slices = {
+        name: {
+            "n": float(len(group)),
+            "ndcg_at_10": ndcg_at_k(
+                [orders[""].get(b, []) for b in group], [holdout.relevant[b] for b in group], 10
+            ),
+        }
+        for name, group in buyer_segments(frame, buyers).items()
+    }
+    return Evaluation(overall=overall, slices=slices, holdout="last window")
+
+
+#: A buyer with fewer interactions than this before the holdout is "new"; at least HEAVY, "heavy".
+NEW, HEAVY = 5, 30
+
+
+def buyer_segments(frame: pd.DataFrame, buyers: list[int]) -> dict[str, list[int]]:
+    """Buyers by history (new, heavy) and by favourite category, as known before the holdout."""
+    per_buyer = frame.drop_duplicates("buyer_id").set_index("buyer_id")
+    history = (
+        per_buyer[["buyer_views", "buyer_likes", "buyer_purchases"]]
+        .apply(pd.to_numeric, errors="coerce")
+        .fillna(0)
+        .sum(axis=1)
+    )
+    out: dict[str, list[int]] = {
+        "buyers=new": [b for b in buyers if history.get(b, 0) < NEW],
+        "buyers=heavy": [b for b in buyers if history.get(b, 0) >= HEAVY],
+    }
+    for category, group in per_buyer.loc[buyers].groupby("favourite_category"):
+        out[f"category={category}"] = [int(b) for b in group.index]
+    return {k: v for k, v in out.items() if v}
+
+
+def _popularity_bias(frame: pd.DataFrame, top10: list[list[int]]) -> float:
+    """Mean popularity percentile (0 least, 1 most) of recommended listings among candidates."""
+    pool = frame.drop_duplicates("listing_id")
+    if len(pool) < 2:
+        return 0.0
+    position = {int(lid): i for i, lid in enumerate(pool["listing_id"])}
+    shown = [[position[i] for i in row if i in position] for row in top10]
+    return popularity_bias(shown, pool["popularity"].to_numpy(float))
 
 
 class OnnxRanker:

@@ -12,6 +12,7 @@ a listing in the window).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 
 from couturier.domains.discovery._candidates import CANDIDATE_COLUMNS, Candidates
 from couturier.domains.discovery._features import FEATURES, buyer_brand_key
+from couturier.domains.discovery._ranker import on_float32_grid
 from couturier.domains.discovery._recommenders import EASE, IALS
 from couturier.features import FeatureRepo, build_training_set
 from couturier.features.types import SourceData
@@ -32,6 +34,7 @@ __all__ = [
     "examples",
     "fit_candidates",
     "ranker_matrix",
+    "serving_matrix",
 ]
 
 GRADES = {"view": 1, "like": 2, "purchase": 3}
@@ -179,7 +182,7 @@ def examples(
     frame = pd.concat(parts, ignore_index=True)
     frame = frame.merge(labels, on=["buyer_id", "listing_id"], how="left")
     frame["label"] = frame["label"].fillna(0).astype("int64")
-    features = store_features(repo, frame, at)
+    features = store_features(repo, frame, at, candidates.reference_s)
     relevant = {
         int(str(b)): set(g["listing_id"].astype(int))
         for b, g in labels[labels["buyer_id"].isin(buyers)].groupby("buyer_id")
@@ -187,8 +190,11 @@ def examples(
     return Examples(features, relevant)
 
 
-def store_features(repo: FeatureRepo, frame: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
-    """The feature store's features of each (buyer, listing) row as of ``at``, point-in-time."""
+def store_features(
+    repo: FeatureRepo, frame: pd.DataFrame, at: pd.Timestamp, reference_s: float
+) -> pd.DataFrame:
+    """The feature store's features of each (buyer, listing) row as of ``at``, point-in-time;
+    listing ages from ``reference_s`` (:attr:`Candidates.reference_s`)."""
     entities = pd.DataFrame(
         {
             "buyer_id": frame["buyer_id"].astype("int64"),
@@ -201,8 +207,7 @@ def store_features(repo: FeatureRepo, frame: pd.DataFrame, at: pd.Timestamp) -> 
     keep = [c for c, _ in _store_columns()]
     out = frame.drop(columns=[c for c in keep if c in frame.columns]).reset_index(drop=True)
     out[keep] = got[keep].to_numpy()
-    now_s = at.timestamp()
-    out["listing_age_days"] = (now_s - out["listed_at_s"].astype(float)) / 86_400.0
+    out["listing_age_days"] = (reference_s - out["listed_at_s"].astype(float)) / 86_400.0
     return out
 
 
@@ -210,7 +215,37 @@ def _store_columns() -> list[tuple[str, str]]:
     return [(f.name, view) for view, f in FEATURES.all_fields]
 
 
+def serving_matrix(
+    candidates: pd.DataFrame, store_rows: list[dict[str, Any]], reference_s: float
+) -> np.ndarray:
+    """The ranker's input matrix at serving time, from the candidate stage's frame and the
+    online store's rows (one per candidate): the same columns as :func:`ranker_matrix` builds
+    from a training frame, without a DataFrame per request."""
+    columns = []
+    for name in RANKER_FEATURES:
+        if name in CANDIDATE_COLUMNS:
+            columns.append(candidates[name].to_numpy(np.float64))
+        elif name == "listing_age_days":
+            listed = np.array([_number(r.get("listed_at_s")) for r in store_rows])
+            columns.append((reference_s - listed) / 86_400.0)
+        else:
+            columns.append(np.array([_number(r.get(name)) for r in store_rows]))
+    return _grid(np.column_stack(columns))
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value) if value is not None else np.nan
+    except (TypeError, ValueError):  # what pd.to_numeric(errors="coerce") makes NaN
+        return np.nan
+
+
 def ranker_matrix(frame: pd.DataFrame) -> np.ndarray:
     """The ranker's input matrix (float32, missing values as NaN) in RANKER_FEATURES order."""
     cols = [pd.to_numeric(frame[c], errors="coerce") for c in RANKER_FEATURES]
-    return np.column_stack([c.to_numpy(dtype=np.float64) for c in cols]).astype(np.float32)
+    return _grid(np.column_stack([c.to_numpy(dtype=np.float64) for c in cols]))
+
+
+def _grid(x: np.ndarray) -> np.ndarray:
+    """float32 on a grid where LightGBM (doubles) and ONNX Runtime (float32) split alike."""
+    return on_float32_grid(x).astype(np.float32)

@@ -81,12 +81,6 @@ def _documents(market: Marketplace, at: pd.Timestamp) -> pd.DataFrame:
     return docs.merge(products, on="product_id").sort_values("listing_id").reset_index(drop=True)
 
 
-def _embed_unique(encoder: TextEncoder, texts: pd.Series) -> np.ndarray:
-    """Listings share titles (a product in a condition): encode each distinct title once."""
-    codes, uniques = pd.factorize(texts)
-    return encoder.encode(list(uniques), batch_size=128)[codes]
-
-
 def _photo_vectors(market: Marketplace, docs: pd.DataFrame) -> np.ndarray:
     """A 16x16 RGB thumbnail of each listing's first photo (zeros without one)."""
     wanted = set(docs["listing_id"])
@@ -168,8 +162,8 @@ def fit_search(market: Marketplace, *, queries: int = 300, seed: int = 0) -> Sea
     docs = _documents(market, latest)
     onnx_model = export_onnx()
     encoder = TextEncoder.from_onnx(onnx_model, tokenizer_json())
-    text = _embed_unique(encoder, docs["title"])
-    index = HybridSearch(encoder, SEARCH_CONFIG).fit(docs, embeddings=text)
+    index = HybridSearch(encoder, SEARCH_CONFIG).fit(docs)
+    text = index.document_embeddings()
     look = _look_vectors(text, _photo_vectors(market, docs), seed)
     categories = {c: i for i, c in enumerate(sorted(docs["category"].unique()))}
     groups = docs["category"].map(categories).to_numpy(np.int64)

@@ -29,7 +29,7 @@ from couturier.domains.discovery._encoder import TextEncoder
 from couturier.domains.discovery._features import FEATURES, buyer_brand_key
 from couturier.domains.discovery._recs_recipe import MODEL_NAME as RECS_MODEL
 from couturier.domains.discovery._recs_recipe import OnnxRanker
-from couturier.domains.discovery._recs_training import ranker_matrix
+from couturier.domains.discovery._recs_training import serving_matrix
 from couturier.domains.discovery._search import MAX_QUERY_CHARS, HybridSearch
 from couturier.domains.discovery._search_recipe import MODEL_NAME as SEARCH_MODEL
 from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
@@ -158,7 +158,9 @@ class DiscoveryService:
         if self.sink is not None:
             await self.sink.append({**answer, "kind": kind, "at": datetime.now(UTC).isoformat()})
 
-    def features(self, buyer_id: int, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    def features(
+        self, buyer_id: int, frame: pd.DataFrame
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         """The feature store's features of each candidate row, or the declared defaults."""
         rows = [
             {"buyer_id": buyer_id, "listing_id": int(lid), "buyer_brand": int(bb)}
@@ -180,7 +182,7 @@ class DiscoveryService:
             got = reader.get(rows)
         except CouturierError as exc:
             got, degraded = reader.defaults(rows), [f"features: {exc.message}"]
-        return pd.DataFrame(got.rows), degraded
+        return got.rows, degraded
 
     def rank(
         self, model: RecsModel, buyer_id: int, k: int
@@ -193,17 +195,13 @@ class DiscoveryService:
             frame, cold = cands.popular(self._segment(buyer_id)), "buyer"
         if frame.empty:
             return [], [], cold
-        store, degraded = self.features(buyer_id, frame)
-        keep = [c for c in store.columns if c not in ("buyer_id", "listing_id", "buyer_brand")]
-        full = frame.drop(columns=[c for c in keep if c in frame.columns]).join(store[keep])
-        full = full[pd.to_numeric(full["sold"], errors="coerce").fillna(0) == 0]  # sold since
-        if full.empty:
-            return [], degraded, cold
-        listed = pd.to_numeric(full["listed_at_s"], errors="coerce")
-        full = full.assign(listing_age_days=(time.time() - listed) / 86_400.0)
-        scores = model.ranker.predict(ranker_matrix(full))
-        best = np.argsort(-scores, kind="stable")[:k]
-        return [int(x) for x in full["listing_id"].to_numpy()[best]], degraded, cold
+        rows, degraded = self.features(buyer_id, frame)
+        x = serving_matrix(frame, rows, cands.reference_s)
+        scores = model.ranker.predict(x)
+        sold = np.array([bool(r.get("sold")) for r in rows])  # sold since the snapshot
+        scores[sold] = -np.inf
+        best = np.argsort(-scores, kind="stable")[: min(k, int((~sold).sum()))]
+        return [int(x) for x in frame["listing_id"].to_numpy()[best]], degraded, cold
 
     def _segment(self, buyer_id: int) -> str | None:
         """A new buyer's segment: the favourite category the store knows, if any."""
