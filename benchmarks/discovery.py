@@ -96,6 +96,13 @@ def retrain(home: Path, listings: int) -> dict[str, Any]:
     registry = ModelRegistry(settings)
     report = domain.recipe(market, repo, registry)
     total = time.perf_counter() - started
+    withheld = report.details.get("champion_withheld")
+    if withheld and registry.alias_version(report.model, "champion") is None:
+        # the recipe did not make it champion (it does not beat its baselines); the serving
+        # section measures its latency all the same, and the result says so
+        registry.promote(
+            report.model, report.version, "champion", actor="benchmark", reason="latency only"
+        )
     registry.close()
     repo.close()
     return {
@@ -104,6 +111,7 @@ def retrain(home: Path, listings: int) -> dict[str, Any]:
         "features_seconds": round(features_s, 1),
         "recipe": {
             "metrics": report.metrics,
+            "champion_withheld": withheld,
             "search": report.details.get("search"),
             "seconds": report.details.get("seconds"),
             "gate_passed": report.gate_passed,

@@ -19,7 +19,7 @@ from couturier.features import FeatureRepo
 from couturier.marketplace import Marketplace
 from couturier.registry import GatePolicy, ModelPackage, ModelRegistry, RegisteredVersion
 
-__all__ = ["EXPERIMENT", "run_recipe"]
+__all__ = ["EXPERIMENT", "below_baselines", "run_recipe"]
 
 EXPERIMENT = "discovery"
 
@@ -31,9 +31,10 @@ def _register(
     policy: GatePolicy,
     lineage: dict[str, Any],
     champion_evaluation: Evaluation | None = None,
+    withhold: str | None = None,
 ) -> RegisteredVersion:
     """One run, the gate (against the champion on the same holdout when it was scored there),
-    and champion for the first version that passes it."""
+    and champion for the first version that passes it, unless ``withhold`` says why not."""
     name = package.name
     champion = registry.alias_version(name, "champion")
     with registry.start_run(EXPERIMENT, name, lineage=lineage) as run:
@@ -41,11 +42,26 @@ def _register(
         registered = registry.register(
             package, evaluation, run=run, policy=policy, champion_evaluation=champion_evaluation
         )
-    if champion is None and registered.verdict.passed:
+    if champion is None and registered.verdict.passed and withhold is None:
         registry.promote(
             name, registered.version, "champion", actor="pipeline", reason="first version"
         )
     return registered
+
+
+def below_baselines(evaluation: Evaluation) -> str | None:
+    """Why a first ranker must not become champion: it does not beat what it re-ranks (the
+    candidate order) or popularity on its own holdout. The registry's gate compares a version
+    with the champion; with no champion yet, these baselines are the bar."""
+    m = evaluation.overall
+    bar = max(m["candidates_ndcg_at_10"], m["popularity_ndcg_at_10"])
+    if m["ndcg_at_10"] > bar:
+        return None
+    return (
+        f"nDCG@10 {m['ndcg_at_10']:.4f} does not beat the candidate order "
+        f"({m['candidates_ndcg_at_10']:.4f}) and popularity ({m['popularity_ndcg_at_10']:.4f}) "
+        "on the holdout; promote it by hand (couturier models promote) only knowingly"
+    )
 
 
 def run_recipe(
@@ -72,6 +88,7 @@ def run_recipe(
     )
     search_s = time.perf_counter() - started
     recs = _recs_recipe.fit_recommendations(market, repo, config)
+    withheld = below_baselines(recs.evaluation)
     recommended = _register(
         registry,
         _recs_recipe.recs_package(recs),
@@ -79,6 +96,7 @@ def run_recipe(
         _recs_recipe.POLICY,
         {**lineage, **recs.times},
         _recs_recipe.champion_on_holdout(registry, recs),
+        withhold=withheld,
     )
     versions = {searched.name: searched.version, recommended.name: recommended.version}
     report = write_report(
@@ -110,6 +128,7 @@ def run_recipe(
             "report": str(report),
             "search": search.evaluation.overall,
             "search_gate_passed": searched.verdict.passed,
+            "champion_withheld": withheld,
             "seconds": {
                 "search": round(search_s, 1),
                 "total": round(time.perf_counter() - started, 1),

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
 
 from couturier.domains.discovery._candidates import Candidates
 from couturier.domains.discovery._encoder import TextEncoder
@@ -49,15 +50,37 @@ Id = Annotated[int, Path(ge=0, le=MAX_ID)]
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many results")]
 
 
-@dataclass
 class SearchModel:
-    """A ``discovery-search`` version: hybrid index, similar-items index, listing facts."""
+    """A ``discovery-search`` version: hybrid index, similar-items index, listing facts.
 
-    version: int
-    index: HybridSearch
-    similar: VectorIndex
-    listings: pd.DataFrame  # indexed by listing_id
-    look: np.ndarray  # each listing's similar-items vector, in ``listings`` order
+    The facts are held as plain dicts and the popularity order computed once, at load: a
+    request touches no DataFrame."""
+
+    def __init__(
+        self,
+        version: int,
+        index: HybridSearch,
+        similar: VectorIndex,
+        listings: pd.DataFrame,
+        look: np.ndarray,
+    ) -> None:
+        self.version, self.index, self.similar, self.look = version, index, similar, look
+        ids = listings["listing_id"].astype(int).tolist()
+        self.row = {lid: i for i, lid in enumerate(ids)}
+        self.group = listings["group"].to_numpy(np.int64)
+        self.facts: dict[int, dict[str, Any]] = {
+            int(r["listing_id"]): {
+                "listing_id": int(r["listing_id"]),
+                "title": str(r["title"]),
+                "house": str(r["house"]),
+                "category": str(r["category"]),
+                "asking_price": float(r["asking_price"]),
+            }
+            for r in listings.to_dict("records")
+        }
+        self.price = dict(zip(ids, listings["asking_price"].astype(float), strict=True))
+        by_popularity = listings.sort_values(["popularity", "listing_id"], ascending=[False, True])
+        self.popular = by_popularity["listing_id"].astype(int).tolist()
 
     @classmethod
     def from_registry(cls, registry: ModelRegistry, version: int) -> SearchModel:
@@ -75,22 +98,31 @@ class SearchModel:
                 if name.startswith("similar/"):
                     (FsPath(tmp) / name.split("/", 1)[1]).write_bytes(data)
             similar = VectorIndex.load(tmp)
-        facts = pd.read_parquet(io.BytesIO(art["listings.parquet"])).set_index("listing_id")
+        facts = pd.read_parquet(io.BytesIO(art["listings.parquet"]))
         look = np.load(io.BytesIO(art["look.npy"]), allow_pickle=False)
         return cls(version, index, similar, facts, look)
 
     def describe(self, ids: list[int]) -> list[dict[str, Any]]:
-        rows = self.listings.loc[ids]
-        return [
-            {
-                "listing_id": int(i),
-                "title": str(r["title"]),
-                "house": str(r["house"]),
-                "category": str(r["category"]),
-                "asking_price": float(r["asking_price"]),
-            }
-            for i, r in zip(ids, rows.to_dict("records"), strict=True)
-        ]
+        return [self.facts[i] for i in ids]
+
+    def similar_to(
+        self, listing_id: int, k: int, max_price: float | None = None
+    ) -> tuple[list[int], str | None]:
+        """(listing ids, cold start): the nearest looks in the listing's category, or the most
+        popular listings for a listing the index has never seen."""
+        row = self.row.get(listing_id)
+        if row is None:
+            ids, cold = self.popular, "listing"
+        else:
+            # a price cap drops some neighbours: ask for more than k when there is one
+            want = k + 1 if max_price is None else 4 * k + 1
+            found = self.similar.search(
+                self.look[row : row + 1], k=want, groups=[int(self.group[row])]
+            )
+            ids, cold = [int(i) for i in found.ids[0] if i >= 0 and int(i) != listing_id], None
+        if max_price is not None:
+            ids = [i for i in ids if self.price[i] <= max_price]
+        return ids[:k], cold
 
 
 @dataclass
@@ -245,7 +277,8 @@ def router(service: DiscoveryService) -> APIRouter:
         }
         if min_price is not None or max_price is not None:
             filters["asking_price"] = (min_price, max_price)
-        hits = served.value.index.search(q, k=k, filters=filters)
+        # the model's work runs in the thread pool: the event loop keeps serving other routes
+        hits = await run_in_threadpool(served.value.index.search, q, k=k, filters=filters)
         answer = {
             "request_id": uuid.uuid4().hex,
             "query": q,
@@ -272,22 +305,11 @@ def router(service: DiscoveryService) -> APIRouter:
         served = service.search.pick()
         model = served.value
         started = time.perf_counter()
-        cold = None
-        if listing_id in model.listings.index:
-            row = int(np.flatnonzero(model.listings.index == listing_id)[0])
-            group = int(model.listings["group"].iloc[row])
-            found = model.similar.search(model.look[row : row + 1], k=k + 21, groups=[group])
-            ids = [int(i) for i in found.ids[0] if i >= 0 and int(i) != listing_id]
-        else:  # a listing the index has never seen: the most popular available listings
-            cold = "listing"
-            ids = model.listings.sort_values("popularity", ascending=False).index.tolist()
-        if max_price is not None:
-            prices = model.listings.loc[ids, "asking_price"]
-            ids = [int(i) for i, p in zip(ids, prices, strict=True) if p <= max_price]
+        ids, cold = await run_in_threadpool(model.similar_to, listing_id, k, max_price)
         answer = {
             "request_id": uuid.uuid4().hex,
             "listing_id": listing_id,
-            "results": model.describe(ids[:k]),
+            "results": model.describe(ids),
             "cold_start": cold,
             "models": {SEARCH_MODEL: model.version},
             "role": served.role,
@@ -304,7 +326,7 @@ def router(service: DiscoveryService) -> APIRouter:
     async def recommendations(buyer_id: Id, k: K = 10) -> dict[str, Any]:
         served = service.recs.pick()
         started = time.perf_counter()
-        ids, degraded, cold = service.rank(served.value, buyer_id, k)
+        ids, degraded, cold = await run_in_threadpool(service.rank, served.value, buyer_id, k)
         answer = {
             "request_id": uuid.uuid4().hex,
             "buyer_id": buyer_id,

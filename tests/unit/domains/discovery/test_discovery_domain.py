@@ -101,6 +101,13 @@ def test_similar_items_stay_in_the_category_and_leave_the_listing_out(served: Se
     assert got["cold_start"] is None and len(got["results"]) == 10
     assert {r["category"] for r in got["results"]} == {first["category"]}
     assert first["listing_id"] not in {r["listing_id"] for r in got["results"]}
+    cap = sorted(r["asking_price"] for r in got["results"])[4]
+    capped = requests.get(
+        f"{served.url}/v1/similar/{first['listing_id']}",
+        params={"max_price": str(cap)},
+        timeout=30,
+    ).json()
+    assert capped["results"] and all(r["asking_price"] <= cap for r in capped["results"])
 
 
 def test_an_unknown_listing_gets_a_cold_start_answer(served: Served) -> None:

@@ -154,3 +154,22 @@ def test_serving_builds_the_same_ranker_inputs_as_training() -> None:
         for r in frame[store_columns].to_dict("records")
     ]
     np.testing.assert_array_equal(serving_matrix(frame, rows, reference), ranker_matrix(frame))
+
+
+def test_a_first_ranker_that_does_not_beat_its_baselines_is_withheld() -> None:
+    from couturier.domains.discovery._recipe import below_baselines
+    from couturier.evaluation import Evaluation
+
+    def ev(ranker: float, candidates: float, popularity: float) -> Evaluation:
+        return Evaluation(
+            overall={
+                "ndcg_at_10": ranker,
+                "candidates_ndcg_at_10": candidates,
+                "popularity_ndcg_at_10": popularity,
+            }
+        )
+
+    assert below_baselines(ev(0.07, 0.03, 0.01)) is None
+    reason = below_baselines(ev(0.0042, 0.0032, 0.0049))
+    assert reason is not None and "popularity (0.0049)" in reason
+    assert below_baselines(ev(0.03, 0.03, 0.01)) is not None  # a tie is not a win
