@@ -93,7 +93,7 @@ class Candidates:
             order = self.listings.sort_values(["listed_at_s", "listing_id"], ascending=False)
             positions = pd.Series(np.arange(len(self.listings)), index=self.listings.index)
             cached = {
-                int(product): positions.loc[group.index].to_numpy()[: self.per_product]
+                int(str(product)): positions.loc[group.index].to_numpy()[: self.per_product]
                 for product, group in order.groupby("product_id", sort=False)
             }
             self._product_rows = cached

@@ -39,7 +39,13 @@ from couturier.domains.discovery._recommenders import (
 from couturier.errors import InvalidInputError, InvalidParameterError
 from couturier.extras import require
 
-__all__ = ["BASE_FEATURES", "ExtraFeatures", "TwoStageRecommender"]
+__all__ = [
+    "BASE_FEATURES",
+    "ExtraFeatures",
+    "TwoStageRecommender",
+    "lambdarank_onnx",
+    "on_float32_grid",
+]
 
 # feature -> monotone constraint: a higher candidate score may never lower the ranker's score.
 # Without them the trees fit the noise of the few held-out positives (a score range that
@@ -361,31 +367,31 @@ class TwoStageRecommender:
         return np.asarray(self.ranker_.predict(on_float32_grid(np.asarray(x))))
 
     def ranker_onnx(self) -> bytes:
-        """The ranker as ONNX (opset 15): input ``features`` float32, output raw scores.
-
-        onnxmltools converts ``LGBMRanker`` directly (one output, ``variable``: the raw score).
-        Feed it rows passed through :func:`on_float32_grid` (as :meth:`recommend` builds them),
-        or its branches may differ from LightGBM's on values one float32 step from a threshold.
-        """
+        """The ranker as ONNX (:func:`lambdarank_onnx`)."""
         self._check_fitted()
-        onnxmltools = require("onnxmltools", extra="discovery", purpose="the ranker's export")
-        data_types = require(
-            "onnxmltools.convert.common.data_types", extra="discovery", purpose="ONNX export"
-        )
-        onx = onnxmltools.convert_lightgbm(
-            self.ranker_,
-            initial_types=[
-                ("features", data_types.FloatTensorType([None, len(self.feature_names_)]))
-            ],
-            target_opset=15,
-        )
-        return bytes(onx.SerializeToString())
+        return lambdarank_onnx(self.ranker_, len(self.feature_names_))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "ranker_"):
             raise InvalidInputError(
                 "TwoStageRecommender is not fitted; call fit(X) first", field="model"
             )
+
+
+def lambdarank_onnx(ranker: Any, n_features: int) -> bytes:
+    """A fitted ``LGBMRanker`` as ONNX (opset 15): input ``features`` float32
+    ``[None, n_features]``, one output ``variable``, the raw lambdarank score ``[None, 1]``.
+    onnxmltools converts the ranker directly. Feed it inputs on :func:`on_float32_grid`."""
+    onnxmltools = require("onnxmltools", extra="discovery", purpose="the ranker's export")
+    data_types = require(
+        "onnxmltools.convert.common.data_types", extra="discovery", purpose="ONNX export"
+    )
+    onx = onnxmltools.convert_lightgbm(
+        ranker,
+        initial_types=[("features", data_types.FloatTensorType([None, n_features]))],
+        target_opset=15,
+    )
+    return bytes(onx.SerializeToString())
 
 
 def on_float32_grid(x: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from couturier.domains.discovery._candidates import Candidates
+from couturier.domains.discovery._ranker import lambdarank_onnx
 from couturier.domains.discovery._ranking_metrics import (
     catalog_coverage,
     ndcg_at_k,
@@ -71,18 +72,6 @@ class RecsFit:
     times: dict[str, str]
     train_rows: int
     holdout: Examples
-
-
-def lambdarank_onnx(ranker: Any, n_features: int) -> bytes:
-    """A LightGBM ranker as ONNX (opset 15): input ``features`` float32, output ``variable``."""
-    onnxmltools = require("onnxmltools", extra="discovery", purpose="the ranker's export")
-    types = require("onnxmltools.convert.common.data_types", extra="discovery", purpose="ONNX")
-    onx = onnxmltools.convert_lightgbm(
-        ranker,
-        initial_types=[("features", types.FloatTensorType([None, n_features]))],
-        target_opset=15,
-    )
-    return bytes(onx.SerializeToString())
 
 
 def _times(src: SourceData, config: RecsConfig) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:

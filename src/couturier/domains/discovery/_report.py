@@ -101,9 +101,12 @@ def write_report(
     }
     photos = _first_photos(market, wanted)
 
+    titles = facts["title"].astype(str).to_dict()
+    prices = facts["asking_price"].astype(float).to_dict()
+
     def item(lid: int, hit: bool = False) -> dict[str, Any]:
-        title = str(facts.loc[lid, "title"]) if lid in facts.index else str(lid)
-        price = float(facts.loc[lid, "asking_price"]) if lid in facts.index else float("nan")
+        title = titles.get(lid, str(lid))
+        price = prices.get(lid, float("nan"))
         return {
             "listing_id": lid,
             "photo": photos.get(lid),

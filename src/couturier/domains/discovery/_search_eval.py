@@ -30,7 +30,6 @@ Reproduce the numbers with ``python -m couturier.domains.discovery._search_eval 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from couturier.domains.discovery._catalog import brands
+from couturier.domains.discovery._ranking_metrics import ndcg_at_k
 
 __all__ = [
     "EVALUATION_SEED",
@@ -47,7 +47,6 @@ __all__ = [
     "Query",
     "build_queries",
     "evaluate",
-    "ndcg_at_k",
 ]
 
 EVALUATION_SEED = 0
@@ -179,17 +178,6 @@ def build_queries(
     return queries
 
 
-def ndcg_at_k(ranked: Sequence[Any], relevant: frozenset[Any], k: int = 10) -> float:
-    """Binary nDCG@k of a ranked list of ids.
-
-    >>> round(ndcg_at_k([1, 2, 3], frozenset({1, 3}), k=3), 4)
-    0.9197
-    """
-    dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if d in relevant)
-    ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(relevant))))
-    return dcg / ideal if ideal else 0.0
-
-
 class _Searcher(Protocol):
     def search(self, query: str, k: int = ..., filters: Any = ..., mode: Any = ...) -> Any: ...
 
@@ -208,7 +196,7 @@ def evaluate(search: _Searcher, queries: Sequence[Query], k: int = 10) -> dict[s
     for q in queries:
         for mode, got in scores.items():
             hits = search.search(q.text, k=k, mode=mode)
-            value = ndcg_at_k([h[0] for h in hits], q.relevant, k)
+            value = ndcg_at_k([[h[0] for h in hits]], [q.relevant], k)
             got.append(value)
             if q.synonym:
                 synonym[mode].append(value)

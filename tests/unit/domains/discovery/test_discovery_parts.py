@@ -150,7 +150,7 @@ def test_serving_builds_the_same_ranker_inputs_as_training() -> None:
     frame["listing_age_days"] = (reference - frame["listed_at_s"]) / 86_400.0
     store_columns = [c for c in RANKER_FEATURES if c != "listing_age_days"] + ["listed_at_s"]
     rows = [
-        {k: (None if pd.isna(v) else v) for k, v in r.items()}
+        {str(k): (None if pd.isna(v) else v) for k, v in r.items()}
         for r in frame[store_columns].to_dict("records")
     ]
     np.testing.assert_array_equal(serving_matrix(frame, rows, reference), ranker_matrix(frame))

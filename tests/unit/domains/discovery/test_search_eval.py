@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import pytest
 
 from couturier.domains.discovery._search import Hit
 from couturier.domains.discovery._search_eval import (
     TYPE_SYNONYMS,
     build_queries,
     evaluate,
-    ndcg_at_k,
 )
 
 STYLES = pd.DataFrame(
@@ -57,13 +55,6 @@ def test_some_queries_use_words_the_catalog_does_not() -> None:
         kind = q.attributes["articleType"]
         if kind in TYPE_SYNONYMS:
             assert any(word in q.text for word in TYPE_SYNONYMS[kind]), q.text
-
-
-def test_ndcg_by_hand() -> None:
-    assert ndcg_at_k([1, 2], frozenset({1, 2}), k=10) == 1.0
-    # relevant at ranks 2 and 3 of 3, two relevant: (1/log2 3 + 1/2) / (1 + 1/log2 3)
-    assert ndcg_at_k([9, 1, 2], frozenset({1, 2}), k=3) == pytest.approx(0.6934, abs=1e-4)
-    assert ndcg_at_k([9], frozenset({1}), k=10) == 0.0
 
 
 class Oracle:
