@@ -78,12 +78,16 @@ class Candidates:
     def popular(self, category: str | None, limit: int = 60) -> pd.DataFrame:
         """The most popular available listings, within a segment (a category) when given:
         the cold start of a buyer the models have never seen."""
-        pool = self.listings
-        if category is not None and (pool["category"] == category).any():
-            pool = pool[pool["category"] == category]
-        top = pool.sort_values(["popularity", "listing_id"], ascending=[False, True]).head(limit)
-        out = top.assign(ease_score=0.0, ials_score=0.0, product_rank=-1)
-        return self._with_popularity(out)
+        cache: dict[tuple[str | None, int], pd.DataFrame] = self.__dict__.setdefault("_popular", {})
+        key = (category, limit)
+        if key not in cache:  # one sort per segment per version, not one per request
+            pool = self.listings
+            if category is not None and (pool["category"] == category).any():
+                pool = pool[pool["category"] == category]
+            ranked = pool.sort_values(["popularity", "listing_id"], ascending=[False, True])
+            out = ranked.head(limit).assign(ease_score=0.0, ials_score=0.0, product_rank=-1)
+            cache[key] = self._with_popularity(out)
+        return cache[key]
 
     def _by_product(self) -> dict[int, np.ndarray]:
         """Product -> row positions of its newest ``per_product`` listings (built once)."""

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from couturier.errors import InvalidInputError
 from couturier.features.types import (
     CREATED_TS,
     EVENT_TS,
@@ -37,7 +38,13 @@ from couturier.features.types import (
     SourceData,
 )
 
-__all__ = ["BRAND_SLOTS", "FEATURES", "buyer_brand_key", "derived_features"]
+__all__ = [
+    "BRAND_SLOTS",
+    "FEATURES",
+    "MAX_BUYER_ID",
+    "buyer_brand_key",
+    "derived_features",
+]
 
 BUYER = EntitySpec("buyer", "buyer_id", "a buyer account")
 LISTING = EntitySpec("listing", "listing_id", "a marketplace listing")
@@ -52,9 +59,20 @@ _CONDITION_RANK = {"new": 0, "excellent": 1, "good": 2, "fair": 3}
 _WEIGHT = {"view": 1.0, "like": 3.0, "purchase": 5.0, "return": -5.0}
 
 
+#: The largest buyer id whose ``buyer_brand`` key fits in int64.
+MAX_BUYER_ID = (2**63 - 1) // BRAND_SLOTS - 1
+
+
 def buyer_brand_key(buyer_id: Any, brand_id: Any) -> Any:
     """The ``buyer_brand`` join key of a buyer and a house (scalars or arrays)."""
-    return np.asarray(buyer_id, dtype=np.int64) * BRAND_SLOTS + np.asarray(brand_id, np.int64)
+    buyers = np.asarray(buyer_id, dtype=np.int64)
+    if buyers.size and int(buyers.max()) > MAX_BUYER_ID:
+        raise InvalidInputError(
+            f"buyer_id {int(buyers.max())} is above {MAX_BUYER_ID}, the largest whose buyer x "
+            "house key fits in 64 bits; buyer ids must stay below it",
+            field="buyer_id",
+        )
+    return buyers * BRAND_SLOTS + np.asarray(brand_id, np.int64)
 
 
 def _cumulative(events: pd.DataFrame, key: str, kinds: tuple[str, ...]) -> pd.DataFrame:
@@ -148,9 +166,14 @@ def _buyer_brand_affinity(src: SourceData) -> pd.DataFrame:
 
 # ---- discovery_derived --------------------------------------------------------------------
 def derived_features(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """Price against the buyer's budget; the buyer's favourite house and category.
-    Self-contained (Feast runs its source): one code path offline and online."""
+    """Price against the buyer's budget; the buyer's favourite house and category (1/0, or
+    missing when either side is unknown: a declared default -1 or "unknown" must not match
+    another default). Self-contained (Feast runs its source): one code path offline and online."""
     import math
+
+    def match(a: Any, b: Any) -> float | None:
+        unknown = (None, -1, "unknown")
+        return None if a in unknown or b in unknown else float(a == b)
 
     out: dict[str, list[Any]] = {
         "price_to_budget": [],
@@ -168,8 +191,8 @@ def derived_features(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
     ):
         ok = price is not None and budget is not None and budget > 0
         out["price_to_budget"].append(math.log(price / budget) if ok else None)
-        out["favourite_brand_match"].append(int(brand is not None and brand == fav_brand))
-        out["favourite_category_match"].append(int(cat is not None and cat == fav_cat))
+        out["favourite_brand_match"].append(match(brand, fav_brand))
+        out["favourite_category_match"].append(match(cat, fav_cat))
     return out
 
 
@@ -232,8 +255,8 @@ FEATURES = FeatureSet(
             description="price against budget; favourite house and category matches",
             fields=(
                 FeatureField("price_to_budget", "float64"),
-                FeatureField("favourite_brand_match", "int64"),
-                FeatureField("favourite_category_match", "int64"),
+                FeatureField("favourite_brand_match", "float64"),
+                FeatureField("favourite_category_match", "float64"),
             ),
         ),
     ),

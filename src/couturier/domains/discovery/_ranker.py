@@ -42,6 +42,7 @@ from couturier.extras import require
 __all__ = [
     "BASE_FEATURES",
     "ExtraFeatures",
+    "OnnxRanker",
     "TwoStageRecommender",
     "lambdarank_onnx",
     "on_float32_grid",
@@ -376,6 +377,19 @@ class TwoStageRecommender:
             raise InvalidInputError(
                 "TwoStageRecommender is not fitted; call fit(X) first", field="model"
             )
+
+
+class OnnxRanker:
+    """A registered ranker's ONNX graph with LightGBM's ``predict`` shape."""
+
+    def __init__(self, onnx_model: bytes) -> None:
+        from couturier.registry import session
+
+        self.session = session(onnx_model)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        (out,) = self.session.run(None, {"features": np.asarray(x, np.float32)})
+        return np.asarray(out, np.float64).ravel()
 
 
 def lambdarank_onnx(ranker: Any, n_features: int) -> bytes:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from couturier.domains.discovery._candidates import Candidates
-from couturier.domains.discovery._ranker import lambdarank_onnx
+from couturier.domains.discovery._ranker import OnnxRanker, lambdarank_onnx
 from couturier.domains.discovery._ranking_metrics import (
     catalog_coverage,
     ndcg_at_k,
@@ -45,7 +45,6 @@ from couturier.registry import GatePolicy, ModelPackage, ModelRegistry
 __all__ = [
     "MODEL_NAME",
     "POLICY",
-    "OnnxRanker",
     "RecsFit",
     "champion_on_holdout",
     "fit_recommendations",
@@ -196,19 +195,6 @@ def _popularity_bias(frame: pd.DataFrame, top10: list[list[int]]) -> float:
     position = {int(lid): i for i, lid in enumerate(pool["listing_id"])}
     shown = [[position[i] for i in row if i in position] for row in top10]
     return popularity_bias(shown, pool["popularity"].to_numpy(float))
-
-
-class OnnxRanker:
-    """A registered ranker's ONNX graph with LightGBM's ``predict`` shape."""
-
-    def __init__(self, onnx_model: bytes) -> None:
-        from couturier.registry import session
-
-        self.session = session(onnx_model)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        (out,) = self.session.run(None, {"features": np.asarray(x, np.float32)})
-        return np.asarray(out, np.float64).ravel()
 
 
 def champion_on_holdout(registry: ModelRegistry, fit: RecsFit) -> Evaluation | None:

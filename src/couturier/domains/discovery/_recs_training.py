@@ -204,11 +204,17 @@ def store_features(
         }
     )
     got = build_training_set(repo, entities).frame
-    keep = [c for c, _ in _store_columns()]
+    # a listing's price and listing time come with the candidate, as they do at serving
+    keep = [c for c, _ in _store_columns() if c not in CANDIDATE_FACTS]
     out = frame.drop(columns=[c for c in keep if c in frame.columns]).reset_index(drop=True)
     out[keep] = got[keep].to_numpy()
     out["listing_age_days"] = (reference_s - out["listed_at_s"].astype(float)) / 86_400.0
     return out
+
+
+#: What the candidate stage carries of a listing itself: read from it, never from the store,
+#: offline and online alike (the store's declared defaults would mean nothing here).
+CANDIDATE_FACTS = ("asking_price", "listed_at_s")
 
 
 def _store_columns() -> list[tuple[str, str]]:
@@ -223,10 +229,10 @@ def serving_matrix(
     from a training frame, without a DataFrame per request."""
     columns = []
     for name in RANKER_FEATURES:
-        if name in CANDIDATE_COLUMNS:
+        if name in CANDIDATE_COLUMNS or name in CANDIDATE_FACTS:
             columns.append(candidates[name].to_numpy(np.float64))
         elif name == "listing_age_days":
-            listed = np.array([_number(r.get("listed_at_s")) for r in store_rows])
+            listed = candidates["listed_at_s"].to_numpy(np.float64)
             columns.append((reference_s - listed) / 86_400.0)
         else:
             columns.append(np.array([_number(r.get(name)) for r in store_rows]))

@@ -27,13 +27,13 @@ from starlette.concurrency import run_in_threadpool
 
 from couturier.domains.discovery._candidates import Candidates
 from couturier.domains.discovery._encoder import TextEncoder
-from couturier.domains.discovery._features import FEATURES, buyer_brand_key
+from couturier.domains.discovery._features import FEATURES, MAX_BUYER_ID, buyer_brand_key
+from couturier.domains.discovery._ranker import OnnxRanker
 from couturier.domains.discovery._recs_recipe import MODEL_NAME as RECS_MODEL
-from couturier.domains.discovery._recs_recipe import OnnxRanker
 from couturier.domains.discovery._recs_training import serving_matrix
 from couturier.domains.discovery._search import MAX_QUERY_CHARS, HybridSearch
 from couturier.domains.discovery._search_recipe import MODEL_NAME as SEARCH_MODEL
-from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
+from couturier.errors import CouturierError, InvalidInputError
 from couturier.registry import ModelRegistry
 from couturier.retrieval import VectorIndex
 from couturier.serving import Followed, PredictionSink, ServiceContext
@@ -47,6 +47,7 @@ log = logging.getLogger("couturier.discovery")
 MAX_ID = 2**63 - 1
 MAX_K = 100
 Id = Annotated[int, Path(ge=0, le=MAX_ID)]
+BuyerId = Annotated[int, Path(ge=0, le=MAX_BUYER_ID)]
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many results")]
 
 
@@ -133,6 +134,19 @@ class RecsModel:
     candidates: Candidates
     ranker: OnnxRanker
 
+    def __post_init__(self) -> None:
+        listings = self.candidates.listings
+        self.facts: dict[int, dict[str, Any]] = {
+            int(r["listing_id"]): {
+                "listing_id": int(r["listing_id"]),
+                "product_id": int(r["product_id"]),
+                "brand_id": int(r["brand_id"]),
+                "category": str(r["category"]),
+                "asking_price": float(r["asking_price"]),
+            }
+            for r in listings.to_dict("records")
+        }
+
     @classmethod
     def from_registry(cls, registry: ModelRegistry, version: int) -> RecsModel:
         loaded = registry.load(RECS_MODEL, version)
@@ -141,17 +155,7 @@ class RecsModel:
         )
 
     def describe(self, ids: list[int]) -> list[dict[str, Any]]:
-        facts = self.candidates.listings.set_index("listing_id").loc[ids]
-        return [
-            {
-                "listing_id": int(i),
-                "product_id": int(r["product_id"]),
-                "brand_id": int(r["brand_id"]),
-                "category": str(r["category"]),
-                "asking_price": float(r["asking_price"]),
-            }
-            for i, r in zip(ids, facts.to_dict("records"), strict=True)
-        ]
+        return [self.facts[i] for i in ids]
 
 
 class Reader:
@@ -191,7 +195,7 @@ class DiscoveryService:
             await self.sink.append({**answer, "kind": kind, "at": datetime.now(UTC).isoformat()})
 
     def features(
-        self, buyer_id: int, frame: pd.DataFrame
+        self, reader: OnlineReader, buyer_id: int, frame: pd.DataFrame
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """The feature store's features of each candidate row, or the declared defaults."""
         rows = [
@@ -202,45 +206,49 @@ class DiscoveryService:
                 strict=True,
             )
         ]
-        reader = self.reader.get()
-        degraded: list[str] = []
-        if reader is None:
-            raise DependencyUnavailableError(
-                f"{FEATURES.service_name} is not readable yet; run `couturier features apply` "
-                "and `couturier features materialize`",
-                service=FEATURES.service_name,
-            )
         try:
-            got = reader.get(rows)
+            return reader.get(rows).rows, []
         except CouturierError as exc:
-            got, degraded = reader.defaults(rows), [f"features: {exc.message}"]
-        return got.rows, degraded
+            return reader.defaults(rows).rows, [f"features: {exc.message}"]
 
     def rank(
         self, model: RecsModel, buyer_id: int, k: int
     ) -> tuple[list[int], list[str], str | None]:
-        """(listing ids, degraded notes, cold start) for one buyer."""
+        """(listing ids, degraded notes, cold start) for one buyer.
+
+        A known buyer's candidates are ordered by the ranker on the store's features; a buyer
+        the models have never seen gets their segment's popular listings in popularity order
+        (the ranker never saw such rows). Listings the store says are sold since the snapshot
+        are dropped. Without a readable store, the candidate order serves, marked degraded."""
         cands = model.candidates
-        if cands.knows(buyer_id):
+        reader = self.reader.get()
+        known = cands.knows(buyer_id)
+        if known:
             frame, cold = cands.for_buyer(buyer_id), None
         else:
-            frame, cold = cands.popular(self._segment(buyer_id)), "buyer"
+            frame, cold = cands.popular(self._segment(reader, buyer_id)), "buyer"
         if frame.empty:
             return [], [], cold
-        rows, degraded = self.features(buyer_id, frame)
-        x = serving_matrix(frame, rows, cands.reference_s)
-        scores = model.ranker.predict(x)
-        sold = np.array([bool(r.get("sold")) for r in rows])  # sold since the snapshot
+        ids = frame["listing_id"].to_numpy()
+        if reader is None:
+            note = f"features: {FEATURES.service_name} is not readable; candidate order"
+            return [int(i) for i in ids[:k]], [note], cold
+        rows, degraded = self.features(reader, buyer_id, frame)
+        sold = np.array([bool(r.get("sold")) for r in rows])
+        if known:
+            scores = model.ranker.predict(serving_matrix(frame, rows, cands.reference_s))
+        else:
+            scores = -np.arange(len(ids), dtype=np.float64)  # keep the popularity order
         scores[sold] = -np.inf
         best = np.argsort(-scores, kind="stable")[: min(k, int((~sold).sum()))]
-        return [int(x) for x in frame["listing_id"].to_numpy()[best]], degraded, cold
+        return [int(i) for i in ids[best]], degraded, cold
 
-    def _segment(self, buyer_id: int) -> str | None:
+    @staticmethod
+    def _segment(reader: OnlineReader | None, buyer_id: int) -> str | None:
         """A new buyer's segment: the favourite category the store knows, if any."""
-        reader = self.reader.get()
         if reader is None:
             return None
-        try:
+        try:  # the service's rows name every key; only the buyer's view matters here
             got = reader.get([{"buyer_id": buyer_id, "listing_id": 0, "buyer_brand": 0}])
         except CouturierError:
             return None
@@ -323,7 +331,7 @@ def router(service: DiscoveryService) -> APIRouter:
         "/v1/recommendations/{buyer_id}",
         summary="Listings a buyer is likely to want: candidates, then a learned ranker",
     )
-    async def recommendations(buyer_id: Id, k: K = 10) -> dict[str, Any]:
+    async def recommendations(buyer_id: BuyerId, k: K = 10) -> dict[str, Any]:
         served = service.recs.pick()
         started = time.perf_counter()
         ids, degraded, cold = await run_in_threadpool(service.rank, served.value, buyer_id, k)

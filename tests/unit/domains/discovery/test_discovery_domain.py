@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import requests
 
@@ -34,6 +37,7 @@ class Served:
     registry: ModelRegistry
     url: str
     market: Marketplace
+    repo: FeatureRepo
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +58,7 @@ def served(market: Marketplace, tmp_path_factory: pytest.TempPathFactory) -> Ite
         registry=lambda: ModelRegistry(settings),
     )
     with serve(app) as url:
-        yield Served(report, registry, url, market)
+        yield Served(report, registry, url, market, repo)
     repo.close()
     registry.close()
 
@@ -134,3 +138,54 @@ def test_recommendations_for_a_known_and_an_unknown_buyer(served: Served) -> Non
 
 def test_a_negative_id_is_a_422(served: Served) -> None:
     assert requests.get(f"{served.url}/v1/recommendations/-1", timeout=30).status_code == 422
+
+
+def test_a_buyer_id_beyond_the_pair_key_range_is_a_422(served: Served) -> None:
+    got = requests.get(f"{served.url}/v1/recommendations/{2**54 + 1}", timeout=30)
+    assert got.status_code == 422, got.text
+
+
+def test_the_ranker_sees_the_same_inputs_offline_and_online(served: Served) -> None:
+    """Training reads the store point-in-time (Feast's offline join), serving reads the online
+    store: after materialization both must give the ranker the same matrix."""
+    from couturier.domains.discovery._features import buyer_brand_key
+    from couturier.domains.discovery._recs_training import (
+        ranker_matrix,
+        serving_matrix,
+        store_features,
+    )
+    from couturier.domains.discovery._service import RecsModel
+    from couturier.features import OnlineReader
+
+    model = RecsModel.from_registry(served.registry, served.report.version)
+    cands = model.candidates
+    buyer = int(cands.buyer_ids[len(cands.buyer_ids) // 2])
+    frame = cands.for_buyer(buyer).assign(buyer_id=buyer)
+    now = pd.Timestamp.now(tz="UTC")
+    offline = ranker_matrix(store_features(served.repo, frame, now, cands.reference_s))
+    rows = [
+        {"buyer_id": buyer, "listing_id": int(lid), "buyer_brand": int(bb)}
+        for lid, bb in zip(
+            frame["listing_id"], buyer_brand_key(buyer, frame["brand_id"]), strict=True
+        )
+    ]
+    online = OnlineReader(served.repo).get(rows).rows
+    np.testing.assert_allclose(serving_matrix(frame, online, cands.reference_s), offline)
+
+
+def test_without_a_readable_store_the_candidate_order_serves_degraded(served: Served) -> None:
+    from couturier.domains.discovery._service import DiscoveryService, Reader, RecsModel
+    from couturier.errors import NotFoundError
+
+    def broken() -> Any:
+        raise NotFoundError("discovery_v1 is not registered in this feature store")
+
+    model = RecsModel.from_registry(served.registry, served.report.version)
+    service = DiscoveryService(None, None, Reader(broken), None)  # type: ignore[arg-type]
+    buyer = int(model.candidates.buyer_ids[0])
+    ids, degraded, cold = service.rank(model, buyer, 10)
+    assert cold is None and degraded and "candidate order" in degraded[0]
+    expected = model.candidates.for_buyer(buyer)["listing_id"].head(10).tolist()
+    assert ids == expected
+    ids, _, cold = service.rank(model, 10**12, 10)  # a buyer nobody knows: popularity
+    assert cold == "buyer" and ids == model.candidates.popular(None)["listing_id"].head(10).tolist()

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from couturier.domains.discovery._candidates import Candidates
-from couturier.domains.discovery._features import FEATURES, buyer_brand_key, derived_features
+from couturier.domains.discovery._features import (
+    FEATURES,
+    MAX_BUYER_ID,
+    buyer_brand_key,
+    derived_features,
+)
 from couturier.domains.discovery._recs_training import (
     RANKER_FEATURES,
     RecsConfig,
@@ -17,6 +22,7 @@ from couturier.domains.discovery._recs_training import (
     serving_matrix,
     window_labels,
 )
+from couturier.errors import InvalidInputError
 from couturier.marketplace import Marketplace
 
 
@@ -61,6 +67,12 @@ def test_buyer_brand_keys_are_unique_per_pair() -> None:
     keys = buyer_brand_key(np.array([0, 0, 1, 7]), np.array([0, 3, 0, 3]))
     assert len(set(keys.tolist())) == 4
     assert int(buyer_brand_key(2, 5)) == 2 * 1024 + 5
+    assert int(buyer_brand_key(MAX_BUYER_ID, 1023)) > 0  # the largest still fits
+
+
+def test_a_buyer_id_whose_pair_key_would_wrap_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="64 bits"):
+        buyer_brand_key(2**54 + 1, 0)  # would wrap onto buyer 1's keys
 
 
 def test_derived_features_match_by_hand_and_survive_missing_values() -> None:
@@ -76,8 +88,28 @@ def test_derived_features_match_by_hand_and_survive_missing_values() -> None:
     )
     assert out["price_to_budget"][0] == pytest.approx(np.log(0.5))
     assert out["price_to_budget"][1] is None
-    assert out["favourite_brand_match"] == [1, 0]
-    assert out["favourite_category_match"] == [0, 1]
+    assert out["favourite_brand_match"] == [1.0, 0.0]
+    assert out["favourite_category_match"] == [0.0, 1.0]
+
+
+def test_declared_defaults_never_match_each_other() -> None:
+    """A store that is down serves brand -1 and category "unknown" on both sides: that is
+    not knowing, not a match."""
+    out = derived_features(
+        {
+            "asking_price": [None],
+            "budget": [None],
+            "brand_id": [-1],
+            "favourite_brand": [-1],
+            "category": ["unknown"],
+            "favourite_category": ["unknown"],
+        }
+    )
+    assert out == {
+        "price_to_budget": [None],
+        "favourite_brand_match": [None],
+        "favourite_category_match": [None],
+    }
 
 
 def test_available_listings_exclude_the_sold_and_the_not_yet_listed(
