@@ -190,17 +190,29 @@ class OnlineReader:
             missing=missing,
         )
 
-    def _entity_keys(self, rows: Sequence[Mapping[str, Any]], key: str) -> list[EntityKey]:
-        return [
-            EntityKey(join_keys=[key], entity_values=[Value(int64_val=int(r[key]))]) for r in rows
-        ]
+    @staticmethod
+    def _entity_keys(key: str, ids: Sequence[int]) -> list[EntityKey]:
+        return [EntityKey(join_keys=[key], entity_values=[Value(int64_val=i)]) for i in ids]
 
     def _read(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
         """Each view's ``(event time, values)`` per row, through the Feast store's own code.
 
-        Redis: every view's HMGETs in one pipeline (one round trip), using the store's own key
-        and field encoding and value decoding. Other stores: their ``online_read`` per view.
+        Each distinct entity is read once per view, however many rows name it (a ranker's 60
+        candidates share one buyer). Redis: every view's HMGETs in one pipeline (one round
+        trip), using the store's own key and field encoding and value decoding. Other stores:
+        their ``online_read`` per view.
         """
+        picks: dict[str, tuple[list[int], list[int]]] = {}  # view -> (distinct ids, row -> id)
+        for s in self.features.views:
+            first: dict[int, int] = {}
+            at = [first.setdefault(int(r[s.entity.join_key]), len(first)) for r in rows]
+            picks[s.name] = (list(first), at)
+        got = self._read_distinct(picks)
+        return {name: [got[name][i] for i in at] for name, (_, at) in picks.items()}
+
+    def _read_distinct(
+        self, picks: Mapping[str, tuple[list[int], list[int]]]
+    ) -> dict[str, list[Any]]:
         store: Any = self._store
         config = self.repo.config
         specs = self.features.views
@@ -209,7 +221,7 @@ class OnlineReader:
                 s.name: store.online_read(
                     config,
                     self._views[s.name],
-                    self._entity_keys(rows, s.entity.join_key),
+                    self._entity_keys(s.entity.join_key, picks[s.name][0]),
                     s.feature_names,
                 )
                 for s in specs
@@ -221,7 +233,7 @@ class OnlineReader:
                 self._views[s.name], list(s.feature_names)
             )
             keys = store._generate_redis_keys_for_entities(
-                config, self._entity_keys(rows, s.entity.join_key)
+                config, self._entity_keys(s.entity.join_key, picks[s.name][0])
             )
             plan.append((s.name, names, len(commands), len(keys)))
             commands.extend((k, fields) for k in keys)
@@ -256,7 +268,7 @@ def read_entity(reader: OnlineReader, entity: str, entity_id: int) -> dict[str, 
     specs = check_entity(reader.features, entity)
     out: dict[str, Any] = {"entity": entity, "id": entity_id, "views": {}}
     for spec in specs:
-        keys = reader._entity_keys([{spec.entity.join_key: entity_id}], spec.entity.join_key)
+        keys = reader._entity_keys(spec.entity.join_key, [entity_id])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ((ts, values),) = reader._store.online_read(

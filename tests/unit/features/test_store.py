@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,6 +121,35 @@ def test_materialization_is_idempotent_and_online_matches_offline(
                 rtol=1e-9,
                 err_msg=f.name,
             )
+
+
+def test_rows_that_share_an_entity_read_it_once_and_each_get_its_values(
+    repo: FeatureRepo, market: Marketplace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ranker's candidates share one buyer: each distinct entity is read once per view, and
+    every row still gets its own entities' values, in order, unknown ones included."""
+    materialize(repo, datetime(2026, 3, 20, tzinfo=UTC))
+    reader = OnlineReader(repo)
+    listings = market.read("listings", ["listing_id", "seller_id", "product_id"]).head(6)
+    rows = [{str(k): int(v) for k, v in r.items()} for r in listings.to_dict("records")]
+    shared = [{**r, "seller_id": rows[0]["seller_id"]} for r in rows]  # one seller, six rows
+    shared.insert(3, {**shared[1], "listing_id": 10**9})  # an unknown listing in the middle
+    calls: list[int] = []
+    original = reader._store.online_read
+
+    def counting(config: Any, view: Any, keys: list[Any], names: Any) -> Any:
+        calls.append(len(keys))
+        return original(config, view, keys, names)
+
+    monkeypatch.setattr(reader._store, "online_read", counting)
+    together = reader.get(shared)
+    monkeypatch.undo()
+    products = {r["product_id"] for r in shared}
+    assert sorted(calls) == sorted([1, len(products), 7])  # the one seller read once
+    one_by_one = [reader.get([row]).rows[0] for row in shared]
+    assert together.rows == one_by_one
+    assert together.missing == {"listing": [10**9]}
+    assert together.defaulted["listing"] == [False, False, False, True, False, False, False]
 
 
 def test_unknown_entities_get_declared_defaults_and_a_flag(repo: FeatureRepo) -> None:
