@@ -19,6 +19,7 @@ so it scores only rows it was fitted on.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from typing import Any, Self
 
 import numpy as np
@@ -40,8 +41,9 @@ def as_interactions(X: Any) -> sp.csr_matrix:
     return matrix
 
 
-class CandidateModel:
-    """What every candidate model shares: parameters, pair scores and top-k recommendation."""
+class CandidateModel(ABC):
+    """What every candidate model shares: parameters, pair scores and top-k recommendation.
+    A model implements ``fit`` and ``score``; the rest is derived from them."""
 
     n_items_: int
 
@@ -58,12 +60,13 @@ class CandidateModel:
         """A fresh, unfitted model with the same configuration."""
         return type(self)(**self.get_params())
 
+    @abstractmethod
     def fit(self, X: Any) -> Self:
-        raise NotImplementedError
+        """Learn from the user x item matrix ``X``; return ``self``."""
 
+    @abstractmethod
     def score(self, users: np.ndarray, X: Any) -> np.ndarray:
         """Dense scores, ``len(users) x n_items``; higher is better."""
-        raise NotImplementedError
 
     def score_pairs(self, users: np.ndarray, items: np.ndarray, X: Any) -> np.ndarray:
         """The score of each (``users[j]``, ``items[j]``) pair."""
