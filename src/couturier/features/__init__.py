@@ -13,6 +13,7 @@ a circuit breaker whose state (:data:`StoreState`) ``OnlineReader.store_state`` 
 """
 
 from couturier.features._breaker import StoreState
+from couturier.features._lazy import LazyReader, open_online_reader
 from couturier.features._materialize import (
     Freshness,
     ViewMaterialization,
@@ -39,6 +40,7 @@ __all__ = [
     "FeatureSet",
     "FeatureViewSpec",
     "Freshness",
+    "LazyReader",
     "OnlineFeatures",
     "OnlineReader",
     "SourceReport",
@@ -49,6 +51,7 @@ __all__ = [
     "check_entity",
     "freshness",
     "materialize",
+    "open_online_reader",
     "read_entity",
     "validate_entity_frame",
     "watermark",

@@ -180,6 +180,26 @@ class VectorIndex:
         (root / "index.json").write_text(json.dumps(meta, indent=2))
         return self.fingerprint(root)
 
+    def to_files(self, prefix: str = "") -> dict[str, bytes]:
+        """The files :meth:`save` writes, by name under ``prefix``: what a registry stores
+        as a version's artifacts."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save(tmp)
+            return {f"{prefix}{p.name}": p.read_bytes() for p in sorted(Path(tmp).iterdir())}
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes], prefix: str = "") -> VectorIndex:
+        """The index :meth:`to_files` wrote (the other files of ``files`` are ignored)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                if name.startswith(prefix):
+                    (Path(tmp) / name.removeprefix(prefix)).write_bytes(data)
+            return cls.load(tmp)
+
     @staticmethod
     def fingerprint(folder: str | Path) -> str:
         h = hashlib.sha256()

@@ -88,3 +88,18 @@ def test_bad_input_is_refused(call: object, match: str) -> None:
 def test_loading_nothing_says_so(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no vector index"):
         VectorIndex.load(tmp_path)
+
+
+def test_an_index_travels_as_named_files_beside_other_artifacts() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    index = VectorIndex(8)
+    index.add(np.arange(300), vectors, groups=np.arange(300) % 3)
+    files = index.to_files("similar/")
+    assert files and all(name.startswith("similar/") for name in files)
+    bundle = {**files, "other/thing.bin": b"not an index file"}
+    again = VectorIndex.from_files(bundle, "similar/")
+    a = index.search(vectors[:20], k=5, groups=np.arange(20) % 3)
+    b = again.search(vectors[:20], k=5, groups=np.arange(20) % 3)
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_allclose(a.scores, b.scores)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -161,12 +160,7 @@ class ReferenceSet:
 
     # ---- persistence: one bundle of files, registered as artifacts ---------------------------
     def to_artifacts(self, prefix: str = "references/") -> dict[str, bytes]:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            self.index.save(folder)
-            files = {f"{prefix}index/{p.name}": p.read_bytes() for p in folder.iterdir()}
+        files = self.index.to_files(f"{prefix}index/")
         buf = io.BytesIO()
         self.table.to_parquet(buf, index=False)
         files[f"{prefix}references.parquet"] = buf.getvalue()
@@ -185,13 +179,6 @@ class ReferenceSet:
 
     @classmethod
     def from_artifacts(cls, files: dict[str, bytes], prefix: str = "references/") -> ReferenceSet:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            for name, data in files.items():
-                if name.startswith(f"{prefix}index/"):
-                    (folder / name.removeprefix(f"{prefix}index/")).write_bytes(data)
-            index = VectorIndex.load(folder)
+        index = VectorIndex.from_files(files, f"{prefix}index/")
         table = pd.read_parquet(io.BytesIO(files[f"{prefix}references.parquet"]))
         return cls(index, table)

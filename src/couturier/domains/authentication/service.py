@@ -24,7 +24,6 @@ import asyncio
 import base64
 import binascii
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from couturier.domains.authentication import fusion, image_model, listing_model
 from couturier.domains.authentication.graph import AuthenticationGraph
 from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
 from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
+from couturier.features import LazyReader, open_online_reader
 from couturier.marketplace import CATEGORIES, VIEWS
 from couturier.serving import (
     Followed,
@@ -129,11 +129,9 @@ class AuthenticationService:
         reader_retry_s: float = 5.0,
     ) -> None:
         self.graphs = graphs
-        self._open_reader = open_reader
-        self._reader: OnlineReader | None = None
-        self._reader_failed: tuple[float, str] | None = None
-        self._reader_lock = threading.Lock()
-        self.reader_retry_s = reader_retry_s
+        self._readers = LazyReader(
+            open_reader, retry_s=reader_retry_s, what="the authentication features"
+        )
         self.log = log  # every answer is in the log before it is sent
         self.feature_timeout_s = feature_timeout_s
         self.retrieval_timeout_s = retrieval_timeout_s
@@ -146,22 +144,7 @@ class AuthenticationService:
     def reader(self) -> OnlineReader:
         """The online reader, built on first use; 503 while it cannot be built (a blocking
         call: requests build it in the feature pool, never in the event loop)."""
-        if self._reader is not None:
-            return self._reader
-        with self._reader_lock:  # one build at a time; the others wait for its result
-            if self._reader is not None:
-                return self._reader
-            failed = self._reader_failed
-            if failed is not None and time.monotonic() - failed[0] < self.reader_retry_s:
-                raise DependencyUnavailableError(failed[1])
-            try:
-                self._reader = self._open_reader()
-            except Exception as exc:  # a store or registry that is down, misconfigured, ...
-                cause = exc.message if isinstance(exc, CouturierError) else repr(exc)
-                why = f"the authentication features cannot be read: {cause}"
-                self._reader_failed = (time.monotonic(), why)
-                raise DependencyUnavailableError(why) from exc
-            return self._reader
+        return self._readers.get()
 
     @staticmethod
     def from_base64(request: AuthenticateRequest) -> list[tuple[str, bytes, str]]:
@@ -231,7 +214,7 @@ class AuthenticationService:
         graph = served.value
         loop = asyncio.get_running_loop()
         # built at mount; else built off the loop (503 if it cannot be)
-        reader = self._reader
+        reader = self._readers.current
         if reader is None:
             reader = await loop.run_in_executor(self._feature_pool, lambda: self.reader)
         views = [view for view, _, _ in photos]
@@ -474,23 +457,13 @@ def mount(context: ServiceContext) -> APIRouter:
     """The domain's ``service`` hook: ``/v1/authenticate`` over the graph the registry's
     ``authentication`` champion (or canary) names, followed as it moves."""
     from couturier.domains.authentication.features import FEATURES
-    from couturier.features import FeatureRepo, OnlineReader
 
     graphs = context.follow(
         fusion.MODEL_NAME, AuthenticationGraph.from_registry, check=AuthenticationGraph.check
     )
-
-    def open_reader() -> OnlineReader:
-        repo = FeatureRepo(FEATURES, context.settings)
-        try:
-            return OnlineReader(repo)
-        except BaseException:
-            repo.close()  # not registered yet: release the registry's connections
-            raise
-
     service = AuthenticationService(
         graphs,
-        open_reader,
+        lambda: open_online_reader(FEATURES, context.settings),
         feature_timeout_s=context.settings.online_budget_ms / 1000,
         log=context.predictions("authentication"),
     )

@@ -18,9 +18,7 @@ category ("bags by castelvetro"), and every available listing sharing them is re
 from __future__ import annotations
 
 import io
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -185,10 +183,7 @@ def search_package(fit: SearchFit) -> ModelPackage:
     sample = encoder.tokenize(["castelvetro saddle bag", "silk scarf", "watch by ferrandi"])
     artifacts = {f"search/{k}": v for k, v in fit.index.to_artifacts().items()}
     artifacts["tokenizer.json"] = tokenizer_json()
-    with tempfile.TemporaryDirectory() as tmp:
-        fit.similar.save(tmp)
-        for path in sorted(Path(tmp).iterdir()):
-            artifacts[f"similar/{path.name}"] = path.read_bytes()
+    artifacts.update(fit.similar.to_files("similar/"))
     buf = io.BytesIO()
     fit.listings.to_parquet(buf, index=False)
     artifacts["listings.parquet"] = buf.getvalue()

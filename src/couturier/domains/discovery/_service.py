@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,10 +31,11 @@ from couturier.domains.discovery._recs_recipe import MODEL_NAME as RECS_MODEL
 from couturier.domains.discovery._recs_training import serving_matrix
 from couturier.domains.discovery._search import MAX_QUERY_CHARS, HybridSearch
 from couturier.domains.discovery._search_recipe import MODEL_NAME as SEARCH_MODEL
-from couturier.errors import CouturierError, InvalidInputError
+from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
+from couturier.features import LazyReader, open_online_reader
 from couturier.registry import ModelRegistry
 from couturier.retrieval import VectorIndex
-from couturier.serving import Followed, PredictionSink, ServiceContext
+from couturier.serving import Followed, PredictionSink, Served, ServiceContext
 
 if TYPE_CHECKING:
     from couturier.features import OnlineReader
@@ -79,26 +78,18 @@ class SearchModel:
             }
             for r in listings.to_dict("records")
         }
-        self.price = dict(zip(ids, listings["asking_price"].astype(float), strict=True))
         by_popularity = listings.sort_values(["popularity", "listing_id"], ascending=[False, True])
         self.popular = by_popularity["listing_id"].astype(int).tolist()
 
     @classmethod
     def from_registry(cls, registry: ModelRegistry, version: int) -> SearchModel:
-        import tempfile
-        from pathlib import Path as FsPath
-
         loaded = registry.load(SEARCH_MODEL, version)
         art = loaded.artifacts
         encoder = TextEncoder.from_onnx(loaded.onnx_model, art["tokenizer.json"])
         index = HybridSearch.from_artifacts(
             {k[len("search/") :]: v for k, v in art.items() if k.startswith("search/")}, encoder
         )
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in art.items():
-                if name.startswith("similar/"):
-                    (FsPath(tmp) / name.split("/", 1)[1]).write_bytes(data)
-            similar = VectorIndex.load(tmp)
+        similar = VectorIndex.from_files(art, "similar/")
         facts = pd.read_parquet(io.BytesIO(art["listings.parquet"]))
         look = np.load(io.BytesIO(art["look.npy"]), allow_pickle=False)
         return cls(version, index, similar, facts, look)
@@ -122,7 +113,7 @@ class SearchModel:
             )
             ids, cold = [int(i) for i in found.ids[0] if i >= 0 and int(i) != listing_id], None
         if max_price is not None:
-            ids = [i for i in ids if self.price[i] <= max_price]
+            ids = [i for i in ids if float(self.facts[i]["asking_price"]) <= max_price]
         return ids[:k], cold
 
 
@@ -158,41 +149,45 @@ class RecsModel:
         return [self.facts[i] for i in ids]
 
 
-class Reader:
-    """The online reader, built on first use and rebuilt after a failure (at most every
-    ``retry_s``), so the service mounts before the features are registered."""
-
-    def __init__(self, open_reader: Callable[[], OnlineReader], retry_s: float = 5.0) -> None:
-        self._open = open_reader
-        self._reader: OnlineReader | None = None
-        self._failed_at = -1e9
-        self._lock = threading.Lock()
-        self.retry_s = retry_s
-
-    def get(self) -> OnlineReader | None:
-        with self._lock:
-            if self._reader is None and time.monotonic() - self._failed_at > self.retry_s:
-                try:
-                    self._reader = self._open()
-                except CouturierError as exc:
-                    self._failed_at = time.monotonic()
-                    log.warning("discovery: online features unavailable: %s", exc.message)
-            return self._reader
-
-
 class DiscoveryService:
     def __init__(
         self,
         search: Followed[SearchModel],
         recs: Followed[RecsModel],
-        reader: Reader,
+        readers: LazyReader,
         sink: PredictionSink | None,
     ) -> None:
-        self.search, self.recs, self.reader, self.sink = search, recs, reader, sink
+        self.search, self.recs, self.readers, self.sink = search, recs, readers, sink
 
-    async def _log(self, kind: str, answer: dict[str, Any]) -> None:
+    def reader(self) -> OnlineReader | None:
+        """The online reader, or ``None`` while it cannot be built (the answer degrades)."""
+        try:
+            return self.readers.get()
+        except DependencyUnavailableError:
+            return None
+
+    async def answer(
+        self,
+        kind: str,
+        served: Served[Any],
+        model: str,
+        started: float,
+        body: dict[str, Any],
+        degraded: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """``body`` with what every answer carries (the version that made it, its role, what
+        ran degraded, the time), logged before it is returned."""
+        answer = {
+            "request_id": uuid.uuid4().hex,
+            **body,
+            "models": {model: served.value.version},
+            "role": served.role,
+            "degraded": degraded or [],
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
         if self.sink is not None:
             await self.sink.append({**answer, "kind": kind, "at": datetime.now(UTC).isoformat()})
+        return answer
 
     def features(
         self, reader: OnlineReader, buyer_id: int, frame: pd.DataFrame
@@ -221,7 +216,7 @@ class DiscoveryService:
         (the ranker never saw such rows). Listings the store says are sold since the snapshot
         are dropped. Without a readable store, the candidate order serves, marked degraded."""
         cands = model.candidates
-        reader = self.reader.get()
+        reader = self.reader()
         known = cands.knows(buyer_id)
         if known:
             frame, cold = cands.for_buyer(buyer_id), None
@@ -287,22 +282,13 @@ def router(service: DiscoveryService) -> APIRouter:
             filters["asking_price"] = (min_price, max_price)
         # the model's work runs in the thread pool: the event loop keeps serving other routes
         hits = await run_in_threadpool(served.value.index.search, q, k=k, filters=filters)
-        answer = {
-            "request_id": uuid.uuid4().hex,
-            "query": q,
-            "results": [
-                {**d, "score": round(h.score, 6), "found_by": list(h.sources)}
-                for h, d in zip(
-                    hits, served.value.describe([int(h.doc_id) for h in hits]), strict=True
-                )
-            ],
-            "models": {SEARCH_MODEL: served.value.version},
-            "role": served.role,
-            "degraded": [],
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-        }
-        await service._log("search", answer)
-        return answer
+        facts = served.value.describe([int(h.doc_id) for h in hits])
+        results = [
+            {**d, "score": round(h.score, 6), "found_by": list(h.sources)}
+            for h, d in zip(hits, facts, strict=True)
+        ]
+        body = {"query": q, "results": results}
+        return await service.answer("search", served, SEARCH_MODEL, started, body)
 
     @api.get("/v1/similar/{listing_id}", summary="Listings that look like a listing, same category")
     async def similar(
@@ -314,18 +300,8 @@ def router(service: DiscoveryService) -> APIRouter:
         model = served.value
         started = time.perf_counter()
         ids, cold = await run_in_threadpool(model.similar_to, listing_id, k, max_price)
-        answer = {
-            "request_id": uuid.uuid4().hex,
-            "listing_id": listing_id,
-            "results": model.describe(ids),
-            "cold_start": cold,
-            "models": {SEARCH_MODEL: model.version},
-            "role": served.role,
-            "degraded": [],
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-        }
-        await service._log("similar", answer)
-        return answer
+        body = {"listing_id": listing_id, "results": model.describe(ids), "cold_start": cold}
+        return await service.answer("similar", served, SEARCH_MODEL, started, body)
 
     @api.get(
         "/v1/recommendations/{buyer_id}",
@@ -335,37 +311,22 @@ def router(service: DiscoveryService) -> APIRouter:
         served = service.recs.pick()
         started = time.perf_counter()
         ids, degraded, cold = await run_in_threadpool(service.rank, served.value, buyer_id, k)
-        answer = {
-            "request_id": uuid.uuid4().hex,
-            "buyer_id": buyer_id,
-            "results": served.value.describe(ids),
-            "cold_start": cold,
-            "models": {RECS_MODEL: served.value.version},
-            "role": served.role,
-            "degraded": degraded,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-        }
-        await service._log("recommendations", answer)
-        return answer
+        body = {"buyer_id": buyer_id, "results": served.value.describe(ids), "cold_start": cold}
+        return await service.answer("recommendations", served, RECS_MODEL, started, body, degraded)
 
     return api
 
 
 def mount(context: ServiceContext) -> APIRouter:
     """The domain's ``service`` hook."""
-    from couturier.features import FeatureRepo, OnlineReader
 
     search = context.follow(SEARCH_MODEL, SearchModel.from_registry)
     recs = context.follow(RECS_MODEL, RecsModel.from_registry)
-
-    def open_reader() -> OnlineReader:
-        repo = FeatureRepo(FEATURES, context.settings)
-        try:
-            return OnlineReader(repo)
-        except BaseException:
-            repo.close()
-            raise
-
-    reader = Reader(open_reader)
-    reader.get()  # now, off the first request; if it cannot be built yet, later
-    return router(DiscoveryService(search, recs, reader, context.predictions("discovery")))
+    readers = LazyReader(
+        lambda: open_online_reader(FEATURES, context.settings), what="the discovery features"
+    )
+    try:  # build the reader now, off the first request; if it cannot be built yet, later
+        readers.get()
+    except DependencyUnavailableError as exc:
+        log.warning("discovery: %s; recommendations degrade until it can", exc.message)
+    return router(DiscoveryService(search, recs, readers, context.predictions("discovery")))

@@ -174,14 +174,15 @@ def test_the_ranker_sees_the_same_inputs_offline_and_online(served: Served) -> N
 
 
 def test_without_a_readable_store_the_candidate_order_serves_degraded(served: Served) -> None:
-    from couturier.domains.discovery._service import DiscoveryService, Reader, RecsModel
+    from couturier.domains.discovery._service import DiscoveryService, RecsModel
     from couturier.errors import NotFoundError
+    from couturier.features import LazyReader
 
     def broken() -> Any:
         raise NotFoundError("discovery_v1 is not registered in this feature store")
 
     model = RecsModel.from_registry(served.registry, served.report.version)
-    service = DiscoveryService(None, None, Reader(broken), None)  # type: ignore[arg-type]
+    service = DiscoveryService(None, None, LazyReader(broken), None)  # type: ignore[arg-type]
     buyer = int(model.candidates.buyer_ids[0])
     ids, degraded, cold = service.rank(model, buyer, 10)
     assert cold is None and degraded and "candidate order" in degraded[0]
