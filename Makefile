@@ -7,11 +7,28 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-unit lint format bench lock clean
 
+# promtool runs the alerting rules' tests (tests/integration/test_alert_rules.py). Where it is not
+# on PATH, only the binary is taken out of Debian's prometheus package into the venv: no
+# daemon, no post-install script, and root only when apt's package lists are missing.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
+	@command -v promtool >/dev/null || test -x $(BIN)/promtool || ( \
+	  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || { \
+	    echo "promtool (Prometheus 2.x) is needed by the tests and apt-get is not here:" \
+	      "download Prometheus from https://prometheus.io/download/ (or brew install" \
+	      "prometheus), put promtool on PATH and rerun make" >&2; exit 1; }; \
+	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	  { apt-get download -qq -o APT::Sandbox::User=root prometheus >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root prometheus; }; } && \
+	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool >"$(CURDIR)/$(BIN)/promtool" && \
+	  chmod 755 "$(CURDIR)/$(BIN)/promtool" || { \
+	    rm -f "$(CURDIR)/$(BIN)/promtool"; \
+	    echo "could not take promtool out of Debian's prometheus package; as root run" \
+	      "'apt-get update && apt-get install -y --no-install-recommends prometheus'" >&2; \
+	    exit 1; } )
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from couturier.errors import NotFoundError
 from couturier.features.types import FeatureSet
+from couturier.monitoring._spec import Watch
+from couturier.pipelines._spec import Cadence
+from couturier.replay._spec import Traffic
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -54,11 +57,18 @@ ENTRY_POINT_GROUP = "couturier.domains"
 
 @dataclass(frozen=True)
 class Domain:
+    """A domain as the platform sees it. ``watches``: what monitoring watches (one per served
+    model); ``cadence``: when the pipelines materialize, retrain and monitor; ``traffic``: what
+    a simulated day's requests are, for ``couturier replay``."""
+
     name: str
     description: str
     features: FeatureSet | None = None
     recipe: Recipe | None = None
     service: Service | None = None
+    watches: tuple[Watch, ...] = ()
+    cadence: Cadence = field(default_factory=Cadence)
+    traffic: Traffic | None = None
 
 
 @cache

@@ -66,6 +66,14 @@ class Paths:
     def predictions(self) -> Path:
         return self.home / "predictions"
 
+    @property
+    def monitoring(self) -> Path:
+        return self.home / "monitoring"
+
+    @property
+    def pipelines(self) -> Path:
+        return self.home / "pipelines"
+
 
 class Settings(BaseSettings):
     """The platform's configuration. Every field is ``COUTURIER_<FIELD>`` in the environment."""

@@ -1,6 +1,15 @@
 """The ``couturier`` command line. ``couturier --help`` lists the commands."""
 
-from couturier.cli import _db, _features, _models, _serve, _simulate  # noqa: F401 - register commands
+from couturier.cli import (  # noqa: F401 - register commands
+    _db,
+    _features,
+    _models,
+    _monitor,
+    _pipelines,
+    _replay,
+    _serve,
+    _simulate,
+)
 from couturier.cli._app import app, main
 
 __all__ = ["app", "main"]

@@ -7,14 +7,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from couturier.cli._app import app, console, default_run, load_settings, print_kv
-from couturier.domain import Recipe, load_domains
-from couturier.features import FeatureRepo, FeatureSet, build_training_set, materialize
+from couturier.domain import Domain, RecipeReport, load_domains
 from couturier.marketplace import (
     SCENARIOS,
     Marketplace,
@@ -24,7 +22,6 @@ from couturier.marketplace import (
     simulate,
     summarize,
 )
-from couturier.registry import ModelRegistry
 
 __all__: list[str] = []
 
@@ -139,8 +136,11 @@ def summary_cmd(
 @app.command("demo")
 def demo_cmd(
     listings: Annotated[int, typer.Option(help="Number of listings.")] = 3000,
+    replay_days: Annotated[int, typer.Option(help="Days of the closing replay (0: none).")] = 3,
 ) -> None:
-    """Run the main job on the embedded default: simulate a small marketplace and report on it."""
+    """Run the main job on the embedded default: simulate a small marketplace, then each
+    domain's retraining pipeline (features, training, gate, promotion) as Dagster runs, and a
+    short replay of the monitored loop."""
     settings = load_settings()
     config = SimulationConfig.of(listings=listings, days=60.0, seed=settings.seed)
     market = _run(config, default_run(settings, "demo"), None, overwrite=True)
@@ -148,24 +148,41 @@ def demo_cmd(
     sheet = contact_sheet(market, settings.paths.reports / "contact-sheet.png")
     console.print(f"contact sheet of authentic and counterfeit photos: {sheet}")
     for domain in load_domains().values():
-        if domain.features is not None:
-            repo = _demo_features(domain.features, market)
-            if domain.recipe is not None:
-                _demo_recipe(domain.recipe, market, repo)
+        if domain.features is not None and domain.cadence.retrain:
+            _demo_pipeline(domain, market)
+    if replay_days > 0:
+        _demo_replay(replay_days)
 
 
-def _demo_recipe(recipe: Recipe, market: Marketplace, repo: FeatureRepo) -> None:
-    """Train, evaluate against the oracle and the champion, register through the gate."""
-    registry = ModelRegistry(load_settings())
-    try:
-        with console.status("training, evaluating and registering"):
-            report = recipe(market, repo, registry)
-    finally:
-        registry.close()
+def _demo_pipeline(domain: Domain, market: Marketplace) -> None:
+    """The domain's first retraining job, in this process, recorded in the local instance."""
+    import dagster as dg
+
+    from couturier.pipelines import CouturierResource, job_names, run_job
+
+    retrain = domain.cadence.retrain[0]
+    kind = f"retrain:{retrain.name}"
+    resource = CouturierResource(home=str(load_settings().paths.home), marketplace=str(market.path))
+    with console.status(f"{domain.name}: pipeline run {job_names(domain)[kind]}"):
+        result = run_job(domain, kind, resource=resource)
+    tables = result.asset_value(dg.AssetKey([domain.name, "feature_tables"]))
+    rows: dict[str, str] = {
+        "materialized": ", ".join(f"{v} ({s})" for v, s in tables["views"].items()),
+        "online store": tables["online"],
+        "pipeline run": result.run_id[:8],
+    }
+    print_kv(f"features: {tables['service']}", rows)
+    report = result.asset_value(dg.AssetKey([domain.name, f"{retrain.name}_model"]))
+    said = result.asset_value(dg.AssetKey([domain.name, f"{retrain.name}_promotion"]))
+    _print_recipe(report, said)
+
+
+def _print_recipe(report: RecipeReport, promotion: str) -> None:
     rows: dict[str, Any] = {
         "registered": f"{report.model} v{report.version}",
         "gate": "passed" if report.gate_passed else "failed",
         "champion": f"v{report.champion}" if report.champion else "none",
+        "promotion": promotion,
     }
     for k, v in report.metrics.items():
         oracle = report.oracle.get(k)
@@ -182,37 +199,25 @@ def _num(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}"
 
 
-def _demo_features(features: FeatureSet, market: Marketplace) -> FeatureRepo:
-    """Features: compute, register, build a training set, materialize, read one vector."""
-    repo = FeatureRepo(features, load_settings())
-    with console.status(f"features: {features.service_name}"):
-        repo.write_sources(market)
-        repo.apply()
-        rows: dict[str, str] = {}
-        entities = _example_entities(repo)
-        if entities is not None:
-            training = build_training_set(repo, entities)
-            frame = training.frame
-            rows = {
-                "training set": f"{len(frame):,} rows x {frame.shape[1]} columns",
-                "time cutoff": training.cutoff.isoformat(timespec="seconds"),
-                "fingerprint": training.fingerprint[:16],
-            }
-        report = materialize(repo)
-    rows["materialized"] = ", ".join(f"{r.view} ({r.status})" for r in report)
-    rows["online store"] = repo.online_kind
-    print_kv(f"features: {features.service_name}", rows)
-    return repo
+def _demo_replay(days: int) -> None:
+    """A few simulated days of the monitored loop, through a server, in a home of its own."""
+    from couturier.replay import ReplayConfig, run_replay
 
-
-def _example_entities(repo: FeatureRepo) -> pd.DataFrame | None:
-    """The root entity's rows of its view's source, as a training set's entity frame; ``None``
-    when an example needs join keys the root does not carry (its recipe builds those)."""
-    fs = repo.features
-    root = fs.root.join_key
-    others = {e.join_key for e in fs.entities} - {root} - set(fs.key_from)
-    if others:
-        return None
-    view = next(v.name for v in fs.views if v.entity.name == fs.root.name)
-    frame = pd.read_parquet(repo.source_path(view), columns=[root, "event_timestamp"])
-    return frame.drop_duplicates(root, keep="first").reset_index(drop=True)
+    for domain in load_domains().values():
+        if domain.traffic is None:
+            continue
+        folder = load_settings().paths.home / "replays" / "demo"
+        # ~2,000 listings before the replay: enough for a first champion to pass its gate
+        config = ReplayConfig(days=days, warmup_days=21, listings_per_day=100, drift_day=days)
+        with console.status(f"replay: {days} simulated days of {domain.name}"):
+            result = run_replay(config, domain, folder)
+        rows = {
+            d["day"]: (
+                f"{d['requests']} requests, {d['failed']} failed; "
+                f"PR-AUC {d.get('pr_auc', float('nan')):.3f}; "
+                f"alerts: {', '.join(d['alerts']) or 'none'}"
+            )
+            for d in result.daily
+        }
+        rows["monitoring"] = str(Path(folder) / "home" / "monitoring")
+        print_kv(f"replay: {domain.name} ({result.seconds:.0f} s)", rows)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from couturier.errors import InvalidInputError, NotFoundError
@@ -29,6 +31,15 @@ __all__ = ["MANIFEST", "Marketplace"]
 
 MANIFEST = "manifest.json"
 FORMAT = "couturier-marketplace/1"
+#: the column that says when a row reached the platform (``Marketplace.at``)
+_ARRIVAL = {
+    "listings": "created_at",
+    "photos": "created_at",
+    "verdicts": "created_at",
+    "interactions": "created_at",
+    "sellers": "created_at",
+    "buyers": "joined_at",
+}
 
 
 class Marketplace:
@@ -38,8 +49,14 @@ class Marketplace:
     >>> m.read("listings", columns=["listing_id", "asking_price"]).head()  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, as_of: datetime | None = None) -> None:
+        if as_of is not None and as_of.tzinfo is None:
+            raise InvalidInputError(
+                f"as_of={as_of} has no time zone; pass an aware time, e.g. in UTC",
+                field="as_of",
+            )
         self.path = Path(path)
+        self.as_of = as_of
         manifest = self.path / MANIFEST
         if not manifest.is_file():
             raise NotFoundError(
@@ -66,6 +83,27 @@ class Marketplace:
     def parts(self, table: str) -> list[Path]:
         return sorted(self.table_path(table).glob("part-*.parquet"))
 
+    def at(self, when: datetime) -> Marketplace:
+        """The marketplace as the platform knew it at ``when``: only rows that had arrived
+        (listings, photos, verdicts, interactions and sellers by ``created_at``, buyers by
+        ``joined_at``, truth for the listings that had arrived). Time travel for replays."""
+        return Marketplace(self.path, as_of=when)
+
+    def _read_part(self, table: str, part: Path, columns: Sequence[str] | None) -> pa.Table:
+        if self.as_of is None:
+            return pq.read_table(part, columns=columns)
+        if table == "truth":  # no time of its own: the truth of the listings that arrived
+            listed = self.read_arrow("listings", ["listing_id"]).column("listing_id")
+            wanted = None if columns is None else sorted({"listing_id", *columns})
+            t = pq.read_table(part, columns=wanted)
+            t = t.filter(pc.is_in(t.column("listing_id"), value_set=listed))
+            return t if columns is None else t.select(list(columns))
+        column = _ARRIVAL.get(table)
+        if column is None:
+            return pq.read_table(part, columns=columns)
+        when = pa.scalar(self.as_of, type=pa.timestamp("us", tz="UTC"))
+        return pq.read_table(part, columns=columns, filters=pc.field(column) <= when)
+
     def read_arrow(self, table: str, columns: Sequence[str] | None = None) -> pa.Table:
         parts = self.parts(table)
         schema = TABLE_SCHEMAS[table]
@@ -79,7 +117,7 @@ class Marketplace:
                 )
         if not parts:
             return schema.empty_table().select(list(columns) if columns else schema.names)
-        return pa.concat_tables(pq.read_table(p, columns=columns) for p in parts)
+        return pa.concat_tables(self._read_part(table, p, columns) for p in parts)
 
     def read(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """One whole table as a DataFrame (``columns`` to read fewer)."""
@@ -91,11 +129,13 @@ class Marketplace:
     ) -> Iterator[pd.DataFrame]:
         """The table chunk by chunk: memory bounded by the chunk size, not the total."""
         for p in self.parts(table):
-            yield pq.read_table(p, columns=columns).to_pandas()
+            yield self._read_part(table, p, columns).to_pandas()
 
     @property
     def counts(self) -> dict[str, int]:
+        """The whole run's row counts (a view made by :meth:`at` holds fewer)."""
         return dict(self.manifest["counts"])
 
     def __repr__(self) -> str:
-        return f"Marketplace({str(self.path)!r}, listings={self.counts.get('listings')})"
+        when = f", as_of={self.as_of.isoformat()}" if self.as_of else ""
+        return f"Marketplace({str(self.path)!r}, listings={self.counts.get('listings')}{when})"

@@ -21,6 +21,7 @@ from couturier.serving._predictions import (
     settle,
 )
 from couturier.serving._repository import LoadedVersion, ModelRepository
+from couturier.serving._thread import serve_in_thread
 
 __all__ = [
     "Batcher",
@@ -38,5 +39,6 @@ __all__ = [
     "ServiceContext",
     "create_app",
     "read_predictions",
+    "serve_in_thread",
     "settle",
 ]

@@ -25,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -37,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from couturier import __version__
 from couturier.errors import CouturierError, PayloadTooLargeError
+from couturier.monitoring import MonitoringCollector, MonitoringStore
 from couturier.registry import ModelRegistry
 from couturier.serving._admin import admin_router
 from couturier.serving._batching import Batching
@@ -169,6 +171,7 @@ def create_app(  # noqa: PLR0913 - the server's one constructor: each keyword is
     admin_token: str | None = None,
     shadow_log: PredictionSink | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The service over ``repository``.
 
@@ -178,7 +181,8 @@ def create_app(  # noqa: PLR0913 - the server's one constructor: each keyword is
     turns that off) and the admin
     routes can reload and move aliases. ``admin_token``: the bearer token of the admin routes
     (None: they answer 403). ``shadow_log``: where shadow comparisons are written.
-    ``max_body_bytes``: the largest request body on any route (413 beyond).
+    ``max_body_bytes``: the largest request body on any route (413 beyond). ``clock``: the
+    time domains log their predictions at (default: the wall clock; a replay simulates it).
 
     ``domains``: their ``service`` hooks are mounted through a :class:`ServiceContext` (with
     ``settings``, a registry from ``registry``, and ``sinks`` for their prediction logs); their
@@ -214,6 +218,10 @@ def create_app(  # noqa: PLR0913 - the server's one constructor: each keyword is
             routing.seed,
             on_swap=repository.on_swap,
         )
+        if clock is not None:
+            context.clock = clock
+    if settings is not None:  # the monitoring layer's newest results, on the same /metrics
+        metrics.registry.register(MonitoringCollector(MonitoringStore(settings.paths.monitoring)))
     follower = _follower(repository, registry, follow_interval_s, context) if follow else None
     app = _Service(
         title="couturier",
@@ -226,6 +234,7 @@ def create_app(  # noqa: PLR0913 - the server's one constructor: each keyword is
     )
     app.max_body_bytes = max_body_bytes
     app.state.repository = repository
+    app.state.context = context  # the domains' followed models (a replay waits on their swaps)
     app.state.metrics = metrics
     for name in repository.names():
         metrics.loaded.labels(name).set(repository.get(name).version)

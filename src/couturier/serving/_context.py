@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from couturier.registry import ModelRegistry
@@ -61,6 +62,8 @@ class ServiceContext:
     #: called on every swap a followed model makes (the server counts them in its metrics)
     on_swap: Callable[[str, str, int | None, str | None], None] | None = None
     followed: list[Followed[Any]] = field(default_factory=list)
+    #: the time a prediction is logged at: the wall clock, or a simulated one in a replay
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def follow(
         self,

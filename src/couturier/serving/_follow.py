@@ -164,6 +164,10 @@ class Followed(Generic[T]):
             )
         return champion
 
+    def versions(self) -> dict[str, int]:
+        """The version each role (champion, canary) serves now."""
+        return {role: served.version for role, served in self._served.items()}
+
     # ---- following ----------------------------------------------------------------------------
     def load_current(self, registry: ModelRegistry) -> None:
         """Load what the registry's champion and canary aliases point to now (at mount)."""

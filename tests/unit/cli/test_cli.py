@@ -95,11 +95,15 @@ def test_scenarios_are_listed_with_what_they_change() -> None:
 
 
 def test_demo_prints_a_summary_and_writes_a_contact_sheet(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--listings", "400"], terminal_width=200)
+    # the closing replay is tested on its own (tests/integration/test_replay.py)
+    result = runner.invoke(
+        app, ["demo", "--listings", "400", "--replay-days", "0"], terminal_width=200
+    )
     assert result.exit_code == 0, result.output
     assert "prevalence" in result.output and "label delay" in result.output
-    assert "features: authentication_v1" in result.output
+    assert "features: authentication_v1" in result.output and "pipeline run" in result.output
     assert "authentication-listing v1" in result.output and "(oracle" in result.output
+    assert "promotion" in result.output
     sheet = tmp_path / "home" / "reports" / "contact-sheet.png"
     assert sheet.is_file()
     with Image.open(sheet) as img:

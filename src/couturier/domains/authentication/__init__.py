@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 
 from couturier.domain import Domain, RecipeReport
 from couturier.domains.authentication.features import FEATURES
+from couturier.domains.authentication.monitoring import WATCH
+from couturier.domains.authentication.traffic import TRAFFIC
 from couturier.extras import require
+from couturier.pipelines import Cadence, Retrain
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -45,4 +48,12 @@ domain = Domain(
     features=FEATURES,
     recipe=_recipe,
     service=_service,
+    watches=(WATCH,),
+    # features hourly, the graph daily, monitoring daily after the night's verdicts
+    cadence=Cadence(
+        materialize="0 * * * *",
+        retrain=(Retrain("graph", "0 3 * * *"),),
+        monitor="0 5 * * *",
+    ),
+    traffic=TRAFFIC,
 )

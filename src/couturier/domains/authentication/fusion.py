@@ -108,7 +108,16 @@ def _estimator(folds: int, seed: int) -> Any:
 
 def fit_fusion(x: np.ndarray, y: np.ndarray, seed: int = 7) -> Any:
     """Five calibration folds, fewer when the rarer class has fewer members (tiny demos)."""
-    return _estimator(min(5, _rarest(y)), seed).fit(x, y)
+    with _finite_inputs():
+        return _estimator(min(5, _rarest(y)), seed).fit(x, y)
+
+
+def _finite_inputs() -> Any:
+    """Silence numpy's floating-point flags inside a fit whose inputs scikit-learn has checked
+    are finite: OpenBLAS's float32 kernels can raise a spurious 'invalid value encountered in
+    matmul' on finite data (numpy#24067, scikit-learn#31395), seen here once in a replay's
+    retraining, and with warnings as errors it would fail a run that computed correctly."""
+    return np.errstate(invalid="ignore", over="ignore", divide="ignore")
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 7) -> np.ndarray:
@@ -122,9 +131,9 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 7) -> np.ndarray:
     if inner < 2:  # too few to cross-fit twice (a tiny demo): in-sample, and said so here
         return np.asarray(fit_fusion(x, y, seed).predict_proba(x)[:, 1])
     cv = StratifiedKFold(outer, shuffle=True, random_state=seed + 1)
-    return np.asarray(
-        cross_val_predict(_estimator(inner, seed), x, y, cv=cv, method="predict_proba")[:, 1]
-    )
+    with _finite_inputs():
+        p = cross_val_predict(_estimator(inner, seed), x, y, cv=cv, method="predict_proba")
+    return np.asarray(p[:, 1])
 
 
 def package(

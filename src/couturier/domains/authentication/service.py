@@ -40,6 +40,7 @@ from pydantic_core import to_json
 
 from couturier.domains.authentication import fusion, image_model, listing_model
 from couturier.domains.authentication.graph import AuthenticationGraph
+from couturier.domains.authentication.monitoring import in_audit_sample
 from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
 from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
 from couturier.features import LazyReader, open_online_reader
@@ -116,7 +117,7 @@ class AuthenticationService:
     never the ones the image model and the reference search need.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings, each with its default
         self,
         graphs: Followed[AuthenticationGraph],
         open_reader: Callable[[], OnlineReader],
@@ -127,8 +128,10 @@ class AuthenticationService:
         feature_threads: int = 4,
         log: PredictionSink | None = None,
         reader_retry_s: float = 5.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.graphs = graphs
+        self.clock = clock  # the time a decision is logged at (a replay simulates it)
         self._readers = LazyReader(
             open_reader, retry_s=reader_retry_s, what="the authentication features"
         )
@@ -300,6 +303,7 @@ class AuthenticationService:
                 )
             ],
             "listing_model_probability": float(scores.listing_p[0]),
+            "audit": in_audit_sample(request.listing_id),
             "evidence": evidence.as_records(),
             "models": graph.versions,
             "role": served.role,
@@ -316,7 +320,10 @@ class AuthenticationService:
             await self.log.append(
                 {
                     **answer,
-                    "at": datetime.now(UTC).isoformat(),
+                    "at": self.clock().isoformat(),
+                    "listing": request.model_dump(),
+                    # the photos' mean embedding: monitoring tests embedding drift on these
+                    "embedding": np.round(embeddings.mean(axis=0), 4).tolist(),
                     "features": dict(zip(listing_model.INPUTS, x[0].tolist(), strict=True)),
                     "fusion_inputs": dict(
                         zip(fusion.INPUTS, scores.stacked[0].tolist(), strict=True)
@@ -466,6 +473,7 @@ def mount(context: ServiceContext) -> APIRouter:
         lambda: open_online_reader(FEATURES, context.settings),
         feature_timeout_s=context.settings.online_budget_ms / 1000,
         log=context.predictions("authentication"),
+        clock=context.clock,
     )
     try:  # build the reader now, off the first request; if it cannot be built yet, retry later
         _ = service.reader

@@ -29,6 +29,7 @@ from couturier.domains.discovery._ratings import fetch_movielens_100k, load_rati
 from couturier.domains.discovery._recommenders import EASE, IALS, ItemKNN, Popularity
 from couturier.domains.discovery._search import HybridSearch, SearchConfig, validate_query
 from couturier.extras import require
+from couturier.pipelines import Cadence, Retrain
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -88,4 +89,6 @@ domain = Domain(
     features=FEATURES,
     recipe=_recipe,
     service=_service,
+    # the weekly slot: the index and the recommenders retrain on Sunday night
+    cadence=Cadence(retrain=(Retrain("models", "0 4 * * 0"),)),
 )

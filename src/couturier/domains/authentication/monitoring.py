@@ -1,0 +1,84 @@
+"""What monitoring watches of authentication, and the random audit sample.
+
+The served ``authentication`` graph logs every decision to the ``authentication`` stream
+(``service.py``): the listing model's inputs, the request's ids, the photos' mean embedding,
+the probability and the decision. Labels are the experts' verdicts, counted from when they
+arrived (``created_at``), never from when they were decided.
+
+**The audit sample.** Experts see the listings the policy flags (``review``, ``counterfeit``)
+first, so at any moment the labelled listings over-represent high scores, and performance
+measured on them alone is biased. A small uniform random sample (``AUDIT_RATE`` of listings,
+by a hash of the id: reproducible, and independent of the score) is sent to experts whatever
+its score; monitoring weights each labelling route (flagged, audit, the rest) by its label
+coverage, so the audit is what makes the unflagged majority visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from couturier.domains.authentication.features import FEATURES
+from couturier.monitoring import AlertPolicy, Watch
+
+if TYPE_CHECKING:
+    from couturier.marketplace import Marketplace
+
+__all__ = ["AUDIT_RATE", "WATCH", "in_audit_sample"]
+
+#: share of listings sent to an expert whatever their score
+AUDIT_RATE = 0.02
+NUMERIC = tuple(
+    f"features.{f.name}" for _, f in FEATURES.all_fields if f.dtype in ("int64", "float64", "bool")
+)
+
+
+def in_audit_sample(listing_id: int, rate: float = AUDIT_RATE) -> bool:
+    """Whether ``listing_id`` is in the uniform random audit sample (a hash: no state)."""
+    digest = hashlib.blake2b(listing_id.to_bytes(8, "little", signed=False), digest_size=8)
+    return int.from_bytes(digest.digest(), "little") / 2**64 < rate
+
+
+def stratum(record: Mapping[str, Any]) -> str:
+    """The labelling route a decision took."""
+    if record.get("decision") in ("review", "counterfeit"):
+        return "flagged"
+    return "audit" if record.get("audit") else "rest"
+
+
+def labels(market: Marketplace) -> pd.DataFrame:
+    """The experts' verdicts as labels: counterfeit = 1, from when each arrived."""
+    v = market.read("verdicts", columns=["listing_id", "verdict", "created_at"])
+    v = v.sort_values("created_at", kind="stable")
+    return pd.DataFrame(
+        {
+            "key": v["listing_id"].to_numpy(),
+            "label": (v["verdict"] == "counterfeit").astype(int).to_numpy(),
+            "arrived_at": v["created_at"].to_numpy(),
+        }
+    )
+
+
+def listing_ids(market: Marketplace) -> Collection[int]:
+    ids = market.read("listings", columns=["listing_id"])["listing_id"]
+    return frozenset(int(i) for i in ids.tolist())
+
+
+WATCH = Watch(
+    model="authentication",
+    stream="authentication",
+    score="probability",
+    numeric=NUMERIC,
+    categorical=("listing.brand_id", "listing.category", "listing.product_id"),
+    embedding="embedding",
+    version="models.authentication",
+    stratum=stratum,
+    labels=labels,
+    keys=listing_ids,
+    maturity_days=10.0,  # the simulator's label delay: p50 4 days, p90 7.6
+    reference_days=7,
+    alerts=AlertPolicy(window=3, need=2, tolerance=0.10),
+)
