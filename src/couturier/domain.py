@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from couturier.errors import NotFoundError
 from couturier.features.types import FeatureSet
-from couturier.monitoring._spec import Watch
-from couturier.pipelines._spec import Cadence
-from couturier.replay._spec import Traffic
+from couturier.monitoring import Watch
+from couturier.pipelines import Cadence
+from couturier.replay import Traffic
 
 if TYPE_CHECKING:
     from fastapi import APIRouter

@@ -10,6 +10,9 @@ extra          installs                                needed by
 retrieval      faiss-cpu                               ``couturier.retrieval`` (vector search)
 authentication torch, lightgbm, onnxmltools, faiss     the authentication domain's recipe and
                                                        service
+discovery      lightgbm, implicit, bm25s, MiniLM       the discovery domain's recipe and service
+pipelines      dagster, dagster-webserver              ``couturier.pipelines``, ``couturier
+                                                       replay``, the demo's pipeline runs
 =============  ======================================  =========================================
 
 ``make demo`` and ``make test`` install every extra (``requirements.lock``).

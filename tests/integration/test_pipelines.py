@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 
 from couturier.marketplace import Marketplace
+from couturier.monitoring import MonitoringStore
 from couturier.pipelines import CouturierResource, build_definitions, run_job
 from couturier.registry import ModelRegistry
 from tests.support.pipelines import TOY_PIPELINE_MODEL, pipeline_domain
@@ -129,3 +131,44 @@ def test_a_training_run_killed_halfway_leaves_the_registry_as_it_was(
     # the re-run trains again and is promoted through the gate as a normal run would be
     rerun = run_job(pipeline_domain(), "retrain:model", resource=resource)
     assert rerun.success and _champion(resource) == 3
+
+
+def test_the_monitoring_partition_runs_its_check_and_fails_without_a_log(
+    tmp_path: Path, market: Marketplace
+) -> None:
+    import json
+
+    resource = _resource(tmp_path, market)
+    domain = pipeline_domain()
+    missing = run_job(
+        domain, "monitor", resource=resource, partition="2026-02-03", raise_on_error=False
+    )
+    assert not missing.success
+    (failure,) = [e for e in missing.all_events if e.is_step_failure]
+    message = str(failure.event_specific_data.error.message)  # type: ignore[union-attr]
+    assert "toypipe/monitoring/toy-pipeline 2026-02-03: no prediction log" in message
+    assert not (tmp_path / "home" / "monitoring" / TOY_PIPELINE_MODEL).exists()
+    assert run_job(domain, "retrain:model", resource=resource).success
+    log = tmp_path / "home" / "predictions" / "toy"
+    log.mkdir(parents=True)
+    lines = [
+        json.dumps(
+            {
+                "listing_id": i,
+                "at": f"2026-02-03T10:{i % 60:02d}:00+00:00",
+                "version": 1,
+                "probability": 0.1,
+            }
+        )
+        for i in range(40)
+    ] + ["{not json", "{not json", "{not json"]
+    (log / "predictions-2026-02-03.jsonl").write_text("\n".join(lines) + "\n")
+    result = run_job(domain, "monitor", resource=resource, partition="2026-02-03")
+    assert result.success  # bad lines are quarantined; the run goes on
+    stored = MonitoringStore(tmp_path / "home" / "monitoring").latest(TOY_PIPELINE_MODEL)
+    assert (
+        stored is not None and stored.predictions == 40 and stored.quarantined == {"unparsable": 3}
+    )
+    (check,) = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    evaluation: Any = check.event_specific_data
+    assert evaluation.passed is False  # 3 of 43 lines quarantined: over the check's 5%

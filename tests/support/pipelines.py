@@ -57,6 +57,6 @@ def pipeline_domain() -> Domain:
         description="real features, a toy model",
         features=FEATURES,
         recipe=_recipe,
-        watches=(Watch(model=TOY_PIPELINE_MODEL, stream="toy"),),
+        watches=(Watch(model=TOY_PIPELINE_MODEL, stream="toy", key="listing_id"),),
         cadence=Cadence(retrain=(Retrain("model", "0 3 * * *"),)),
     )

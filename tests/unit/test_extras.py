@@ -1,5 +1,5 @@
-"""The platform installs and runs without the heavy extras (torch, LightGBM, FAISS), and what
-needs one fails with the pip command that installs it."""
+"""The platform installs and runs without the heavy extras (torch, LightGBM, FAISS, Dagster),
+and what needs one fails with the pip command that installs it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _WITHOUT_EXTRAS = textwrap.dedent(
 
     class Uninstalled:
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"torch", "lightgbm", "faiss", "onnxmltools"}:
+            if name.split(".")[0] in {"torch", "lightgbm", "faiss", "onnxmltools", "dagster"}:
                 raise ModuleNotFoundError(f"No module named {name!r}")
             return None
 

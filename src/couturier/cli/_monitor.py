@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,8 +26,8 @@ app.add_typer(monitor_app, name="monitor")
 
 
 def _day(value: str | None) -> str:
-    if value is None:
-        return datetime.now(UTC).date().isoformat()
+    if value is None:  # yesterday: today is not over, and its labels have not arrived
+        return (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     try:
         return datetime.strptime(value, "%Y-%m-%d").date().isoformat()
     except ValueError:
@@ -39,7 +39,7 @@ def _day(value: str | None) -> str:
 @monitor_app.command("run")
 def run_cmd(
     day: Annotated[
-        str | None, typer.Option(help="Day to judge, YYYY-MM-DD (default: today, UTC).")
+        str | None, typer.Option(help="Day to judge, YYYY-MM-DD (default: yesterday, UTC).")
     ] = None,
     marketplace: MarketOpt = None,
 ) -> None:

@@ -94,7 +94,7 @@ def up_cmd(
 ) -> None:
     """Start Dagster's UI and daemon (schedules, the retrain-on-alert sensor) on the local
     profile: SQLite storage under $COUTURIER_HOME/pipelines. Stop with Ctrl-C."""
-    from couturier.pipelines._run import local_instance
+    from couturier.pipelines import local_instance
 
     settings = load_settings()
     local_instance(settings)  # its dagster.yaml: SQLite storage here, telemetry off

@@ -38,16 +38,20 @@ def replay_cmd(  # noqa: PLR0913 - one parameter per command-line option
     warmup_days: Annotated[
         int, typer.Option(help="Days of history the first champion trains on.")
     ] = 45,
-    drift_day: Annotated[int, typer.Option(help="Replay day the scenario starts.")] = 5,
+    drift_day: Annotated[
+        int, typer.Option(help="Replay day the scenario starts (after the reference window).")
+    ] = 10,
     domain: Annotated[str, typer.Option(help="Domain to replay.")] = "authentication",
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
     out: Annotated[
         Path | None, typer.Option(help="Folder for everything the replay writes.")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Empty --out first if it holds an earlier replay.")
+    ] = False,
 ) -> None:
     """Replay simulated days through features, serving, monitoring, pipelines and the registry."""
-    from couturier.replay import ReplayConfig, run_replay
-    from couturier.replay._plot import plot_replays
+    from couturier.replay import ReplayConfig, plot_replays, run_replay
 
     config = ReplayConfig(
         scenario=scenario,
@@ -59,7 +63,7 @@ def replay_cmd(  # noqa: PLR0913 - one parameter per command-line option
         seed=seed,
     )
     folder = out or load_settings().paths.home / "replays" / f"{scenario}-{policy}"
-    result = run_replay(config, get_domain(domain), folder, say=console.print)
+    result = run_replay(config, get_domain(domain), folder, overwrite=overwrite, say=console.print)
     (folder / "replay.json").write_text(json.dumps(asdict(result), indent=1, default=str) + "\n")
     plot = plot_replays([result], folder / "replay.png")
     table = Table(

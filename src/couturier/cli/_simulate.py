@@ -156,9 +156,10 @@ def demo_cmd(
 
 def _demo_pipeline(domain: Domain, market: Marketplace) -> None:
     """The domain's first retraining job, in this process, recorded in the local instance."""
-    import dagster as dg
-
+    from couturier.extras import require
     from couturier.pipelines import CouturierResource, job_names, run_job
+
+    dg = require("dagster", extra="pipelines", purpose="the demo's pipeline runs")
 
     retrain = domain.cadence.retrain[0]
     kind = f"retrain:{retrain.name}"
@@ -210,7 +211,7 @@ def _demo_replay(days: int) -> None:
         # ~2,000 listings before the replay: enough for a first champion to pass its gate
         config = ReplayConfig(days=days, warmup_days=21, listings_per_day=100, drift_day=days)
         with console.status(f"replay: {days} simulated days of {domain.name}"):
-            result = run_replay(config, domain, folder)
+            result = run_replay(config, domain, folder, overwrite=True)
         rows = {
             d["day"]: (
                 f"{d['requests']} requests, {d['failed']} failed; "

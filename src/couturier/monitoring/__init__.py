@@ -9,7 +9,7 @@ with intervals (:func:`cohort_performance`, weighted by :func:`label_weights`) a
 estimate (:func:`estimate_performance`, :func:`check_trust`).
 
 >>> from couturier.monitoring import Watch
->>> Watch(model="authentication", stream="authentication").alerts.window
+>>> Watch(model="authentication", stream="authentication", key="listing_id").alerts.window
 3
 """
 

@@ -64,6 +64,8 @@ class DayReport:
     predictions: int
     quarantined: dict[str, int]
     reference: dict[str, Any]
+    degraded: int = 0  # answers served degraded that day: counted, not judged
+    refused_labels: int = 0
     drift: list[dict[str, Any]] = field(default_factory=list)
     embedding: dict[str, Any] | None = None
     new_values: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -74,6 +76,7 @@ class DayReport:
     label_coverage: float | None = None
     label_delay_days: dict[str, float] = field(default_factory=dict)
     signals: dict[str, Signal] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def alerts(self) -> list[str]:
@@ -103,12 +106,17 @@ def _drift(
     watch: Watch, ref: pd.DataFrame, today: pd.DataFrame, report: DayReport
 ) -> dict[str, bool | None]:
     """Data, prediction and embedding drift of ``today`` against ``ref``; ``None``: not judged."""
-    columns = [*watch.numeric, *watch.categorical]
+    # a feature with no value in the reference cannot be compared: said, and skipped
+    columns = [c for c in (*watch.numeric, *watch.categorical) if ref[c].notna().any()]
+    report.notes += [
+        f"{c}: no value in the reference window, not judged"
+        for c in (*watch.numeric, *watch.categorical)
+        if c not in columns
+    ]
+    categorical = tuple(c for c in watch.categorical if c in columns)
     flags: dict[str, bool | None] = {"data": None, "prediction": None, "embedding": None}
     if columns:
-        results = (
-            FeatureDrift(categorical=watch.categorical).fit(ref[columns]).score(today[columns])
-        )
+        results = FeatureDrift(categorical=categorical).fit(ref[columns]).score(today[columns])
         report.drift = [r.as_dict() for r in results]
         report.new_values = {
             r.feature: {"values": list(r.new_values)[:20], "share": r.new_share}
@@ -149,12 +157,14 @@ class _Matured:
 
 
 def _realized(
-    watch: Watch, frame: pd.DataFrame, labels: pd.DataFrame | None, day: date
+    watch: Watch, frame: pd.DataFrame, labels: pd.DataFrame | None, day: date, version: int
 ) -> _Matured | None:
-    """The newest matured cohort, weighted by its labelling routes' coverage."""
+    """The newest matured cohort of ``version`` (never another version's: a new champion is
+    not judged on the old one's answers), weighted by its labelling routes' coverage."""
     cohort_day = day - timedelta(days=math.ceil(watch.maturity_days))
     start, end = _bounds(cohort_day)
-    cohort = frame[(frame["time"] >= start) & (frame["time"] < end)]
+    when = (frame["time"] >= start) & (frame["time"] < end)
+    cohort = frame[when & (frame["version"] == version)]
     if cohort.empty:
         return None
     rows = _labelled(labels, cohort, _bounds(day)[1])
@@ -262,10 +272,26 @@ def _performance(
 
 
 def _signal(
-    name: str, flag: bool | None, history: Sequence[DayReport], watch: Watch, detail: str
+    name: str,
+    flag: bool | None,
+    history: Sequence[DayReport],
+    watch: Watch,
+    detail: str,
+    day: date,
 ) -> Signal:
-    past = [h.signals[name].flagged for h in history if name in h.signals]
-    window = [*past, bool(flag)][-watch.alerts.window :]
+    """Today's flag, and whether it persisted: ``need`` of the last ``window`` calendar days
+    (a day without a stored report counts as not flagged)."""
+    first = (day - timedelta(days=watch.alerts.window - 1)).isoformat()
+    flagged = {
+        h.day
+        for h in history
+        if first <= h.day < day.isoformat() and name in h.signals and h.signals[name].flagged
+    }
+    past = [
+        (day - timedelta(days=k)).isoformat() in flagged
+        for k in range(watch.alerts.window - 1, 0, -1)
+    ]
+    window = [*past, bool(flag)]
     alert = bool(
         flag is not None and persisted(window, window=watch.alerts.window, need=watch.alerts.need)
     )
@@ -280,8 +306,10 @@ def monitor_day(
     history: Sequence[DayReport] = (),
 ) -> DayReport:
     """Judge ``day`` of ``watch``'s model; ``history``: the reports of the days before it."""
-    frame = records.frame
     start, end = _bounds(day)
+    served = records.frame
+    frame = served[~served["degraded"].astype(bool)]  # degraded answers: counted, not judged
+    everything = served[(served["time"] >= start) & (served["time"] < end)]
     day_rows = frame[(frame["time"] >= start) & (frame["time"] < end)]
     version = int(day_rows["version"].mode().iloc[0]) if len(day_rows) else None
     report = DayReport(
@@ -289,15 +317,17 @@ def monitor_day(
         day=day.isoformat(),
         ran_at=datetime.now(UTC).isoformat(timespec="seconds"),
         version=version,
-        predictions=len(day_rows),
-        quarantined=records.reasons(),
+        predictions=len(everything),
+        quarantined=records.reasons(day.isoformat()),
         reference={},
+        degraded=len(everything) - len(day_rows),
+        refused_labels=sum(q.where.startswith("labels") for q in records.quarantined),
     )
-    matured = _realized(watch, frame, labels, day)
+    matured = _realized(watch, frame, labels, day, version) if version is not None else None
     if matured is not None:
         report.realized = matured.stored
         report.label_coverage = matured.stored["coverage"]
-    report.label_delay_days = _label_delays(labels, frame, day)
+    report.label_delay_days = _label_delays(labels, served, day)
     flags: dict[str, bool | None] = dict.fromkeys(SIGNALS)
     why = "no predictions that day"
     if version is not None:
@@ -311,5 +341,7 @@ def monitor_day(
             flags.update(_drift(watch, ref, today, report))
             flags["performance"] = _performance(watch, ref, today, matured, report)
             why = ""
-    report.signals = {name: _signal(name, flags[name], history, watch, why) for name in SIGNALS}
+    report.signals = {
+        name: _signal(name, flags[name], history, watch, why, day) for name in SIGNALS
+    }
     return report

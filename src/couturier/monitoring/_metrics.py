@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -69,10 +69,12 @@ class MonitoringCollector(Collector):
             if report is not None:
                 _add(g, report)
         fresh = _gauge("couturier_feature_freshness_seconds")
+        now = datetime.now(UTC)
         for service, views in self.store.freshness().items():
             for v in views:
-                if v["age_seconds"] is not None:
-                    fresh.add_metric([service, v["view"]], float(v["age_seconds"]))
+                if v.get("newest_value_at"):
+                    age = now - datetime.fromisoformat(v["newest_value_at"])
+                    fresh.add_metric([service, v["view"]], age.total_seconds())
         yield from (*g.values(), fresh)
 
 

@@ -27,21 +27,25 @@ __all__ = ["Quarantined", "Records", "read_records"]
 
 @dataclass(frozen=True)
 class Quarantined:
-    where: str  # file:line
+    where: str  # file:line, or "labels row N"
     reason: str
     line: str
+    day: str = ""  # the day it belongs to (its time, else its file's date); "" for labels
 
 
 @dataclass
 class Records:
     """The usable records as a frame (``key``, ``time``, ``version``, ``score``, ``stratum``,
-    one column per watched feature, ``embedding`` as arrays) and what was quarantined."""
+    ``degraded``, one column per watched feature, ``embedding`` as arrays) and what was
+    quarantined."""
 
     frame: pd.DataFrame
     quarantined: list[Quarantined] = field(default_factory=list)
 
-    def reasons(self) -> dict[str, int]:
-        return dict(Counter(q.reason.split(":")[0] for q in self.quarantined))
+    def reasons(self, day: str | None = None) -> dict[str, int]:
+        """Quarantined records by kind of reason (only ``day``'s, if given)."""
+        kept = [q for q in self.quarantined if day is None or q.day == day]
+        return dict(Counter(q.reason.split(":")[0] for q in kept))
 
 
 def _lines(folder: Path) -> Iterator[tuple[str, bytes]]:
@@ -51,6 +55,21 @@ def _lines(folder: Path) -> Iterator[tuple[str, bytes]]:
                 if not raw.endswith(b"\n"):
                     break  # the tail of a write a crash cut short: the log's own rule
                 yield f"{path.name}:{n}", raw
+
+
+def _embedding(value: Any) -> np.ndarray:
+    vector = np.asarray(value, dtype=np.float32)
+    if vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all():
+        raise ValueError(f"embedding of shape {vector.shape} is not a finite, non-empty vector")
+    return vector
+
+
+def _day_of(record: Any, watch: Watch, where: str) -> str:
+    """The day a quarantined line belongs to: its own time when it has one, else its file's."""
+    try:
+        return pd.Timestamp(field_value(record, watch.time)).date().isoformat()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return where.split(":", maxsplit=1)[0].removeprefix("predictions-").removesuffix(".jsonl")
 
 
 def _row(watch: Watch, record: Mapping[str, Any], known: Collection[int] | None) -> dict[str, Any]:
@@ -69,7 +88,8 @@ def _row(watch: Watch, record: Mapping[str, Any], known: Collection[int] | None)
         for path in watch.categorical:
             row[path] = str(field_value(record, path))
         if watch.embedding is not None:
-            row["embedding"] = np.asarray(field_value(record, watch.embedding), dtype=np.float32)
+            row["embedding"] = _embedding(field_value(record, watch.embedding))
+        row["degraded"] = bool(field_value(record, watch.degraded)) if watch.degraded else False
     except KeyError as exc:
         raise ValueError(f"missing field: {exc.args[0]!r} is not in the record") from None
     except (TypeError, ValueError) as exc:
@@ -82,6 +102,21 @@ def _row(watch: Watch, record: Mapping[str, Any], known: Collection[int] | None)
         raise ValueError(f"unknown version: {watch.model} v{version} is not in the registry")
     row["stratum"] = watch.stratum(record) if watch.stratum is not None else "all"
     return row
+
+
+def _same_length(
+    rows: list[dict[str, Any]], quarantined: list[Quarantined]
+) -> list[dict[str, Any]]:
+    """Rows whose embedding has the most common length; the others are quarantined."""
+    lengths = Counter(len(r["embedding"]) for r in rows)
+    size = lengths.most_common(1)[0][0]
+    for r in rows:
+        if len(r["embedding"]) != size:
+            reason = f"bad value: embedding of length {len(r['embedding'])}, the stream's is {size}"
+            quarantined.append(
+                Quarantined(f"key {r['key']}", reason, "", r["time"].date().isoformat())
+            )
+    return [r for r in rows if len(r["embedding"]) == size]
 
 
 def read_records(watch: Watch, folder: str | Path, known: Collection[int] | None) -> Records:
@@ -99,13 +134,26 @@ def read_records(watch: Watch, folder: str | Path, known: Collection[int] | None
                 if not isinstance(record, dict):
                     raise ValueError("not a JSON object")
             except ValueError as exc:
-                quarantined.append(Quarantined(where, f"unparsable: {exc}", text[:500]))
+                day = _day_of(None, watch, where)
+                quarantined.append(Quarantined(where, f"unparsable: {exc}", text[:500], day))
                 continue
             try:
                 rows.append(_row(watch, record, known))
             except ValueError as exc:
-                quarantined.append(Quarantined(where, str(exc), text[:500]))
-    columns = ["key", "time", "version", "score", *watch.numeric, *watch.categorical, "stratum"]
+                day = _day_of(record, watch, where)
+                quarantined.append(Quarantined(where, str(exc), text[:500], day))
+    columns = [
+        "key",
+        "time",
+        "version",
+        "score",
+        *watch.numeric,
+        *watch.categorical,
+        "stratum",
+        "degraded",
+    ]
+    if watch.embedding is not None and rows:
+        rows = _same_length(rows, quarantined)
     frame = pd.DataFrame(rows, columns=[*columns, "embedding"] if watch.embedding else columns)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     return Records(frame.sort_values("time", kind="stable").reset_index(drop=True), quarantined)

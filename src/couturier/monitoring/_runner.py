@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from couturier.errors import InvalidInputError
 from couturier.monitoring._job import DayReport, monitor_day
 from couturier.monitoring._records import Quarantined, read_records
 from couturier.monitoring._spec import Watch
@@ -32,9 +33,10 @@ def load_labels(
     frame = watch.labels(market)
     missing = [c for c in LABEL_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(
+        raise InvalidInputError(
             f"{watch.model}'s label source returned no column {', '.join(missing)}; "
-            f"a label source returns {', '.join(LABEL_COLUMNS)}"
+            f"a label source returns {', '.join(LABEL_COLUMNS)}",
+            field="labels",
         )
     frame = frame.reset_index(drop=True)
     bad = ~frame["label"].isin([0, 1])
@@ -47,7 +49,7 @@ def load_labels(
         unknown = ~frame["key"].isin(
             pd.Index(list(known)) if not isinstance(known, pd.Index) else known
         )
-        reasons[unknown & (reasons == "")] = "unknown key: no such listing"
+        reasons[unknown & (reasons == "")] = "unknown key: no such key"
     refused = [
         Quarantined(f"labels row {i}", f"{reasons[i]} ({watch.key}={frame.at[i, 'key']})", "")
         for i in frame.index[reasons != ""]

@@ -12,6 +12,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from couturier.errors import InvalidParameterError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -40,16 +42,21 @@ class AlertPolicy:
 
     def __post_init__(self) -> None:
         if not 1 <= self.need <= self.window:
-            raise ValueError(f"need={self.need} must be between 1 and window={self.window}")
+            raise InvalidParameterError(
+                f"need={self.need} must be between 1 and window={self.window}", field="need"
+            )
         if not 0.0 < self.tolerance < 1.0:
-            raise ValueError(f"tolerance={self.tolerance} must be in (0, 1)")
+            raise InvalidParameterError(
+                f"tolerance={self.tolerance} must be in (0, 1), e.g. 0.1", field="tolerance"
+            )
 
 
 @dataclass(frozen=True)
 class Watch:
     """One model's prediction stream, its labels, and what to watch in them.
 
-    ``numeric``, ``categorical``, ``score``, ``embedding``, ``key`` and ``time`` are field paths
+    ``key`` (the entity a label names), ``numeric``, ``categorical``, ``score``, ``embedding``,
+    ``time`` and ``degraded`` are field paths
     into a prediction-log record. ``version`` is the path of the record's model version (the
     record names the version that answered, so a drift is always measured against the same
     champion's own reference window). ``stratum`` names the labelling route a record took
@@ -59,12 +66,15 @@ class Watch:
 
     model: str
     stream: str
+    key: str
     score: str = "probability"
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     embedding: str | None = None
-    key: str = "listing_id"
     time: str = "at"
+    #: a field that is truthy when the answer ran degraded (a store down: defaults served);
+    #: those records are counted, and left out of drift and performance (not the world's doing)
+    degraded: str | None = None
     version: str = "version"
     stratum: Callable[[Mapping[str, Any]], str] | None = None
     labels: LabelSource | None = None

@@ -67,13 +67,15 @@ class MonitoringStore:
         return _from_dict(json.loads(days[-1].read_text())) if days else None
 
     def save_freshness(self, service: str, views: Sequence[Freshness]) -> Path:
-        """The feature views' freshness after a materialization (exported to Prometheus)."""
+        """The feature views' newest online values after a materialization; the exporter
+        ages them at each scrape, so a materialization that stops running shows as growing
+        staleness, not as the last age it wrote."""
         path = self.folder / "_freshness" / f"{service}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [
             {
                 "view": v.view,
-                "age_seconds": v.age_seconds,
+                "newest_value_at": v.newest_value_at.isoformat() if v.newest_value_at else None,
                 "ttl_seconds": v.ttl_seconds,
                 "at": datetime.now(UTC).isoformat(),
             }

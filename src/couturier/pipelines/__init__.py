@@ -15,19 +15,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from couturier.pipelines._sensor import RetrainRequest, retrain_requests
 from couturier.pipelines._spec import Cadence, Retrain
 
 if TYPE_CHECKING:
     from couturier.pipelines._definitions import build_definitions, job_names
     from couturier.pipelines._resource import CouturierResource
-    from couturier.pipelines._run import run_job
+    from couturier.pipelines._run import local_instance, run_job
 
-__all__ = ["Cadence", "CouturierResource", "Retrain", "build_definitions", "job_names", "run_job"]
+__all__ = [
+    "Cadence",
+    "CouturierResource",
+    "Retrain",
+    "RetrainRequest",
+    "build_definitions",
+    "job_names",
+    "local_instance",
+    "retrain_requests",
+    "run_job",
+]
 
 _LAZY = {
     "build_definitions": "couturier.pipelines._definitions",
     "job_names": "couturier.pipelines._definitions",
     "CouturierResource": "couturier.pipelines._resource",
+    "local_instance": "couturier.pipelines._run",
     "run_job": "couturier.pipelines._run",
 }
 

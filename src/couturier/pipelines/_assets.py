@@ -27,10 +27,7 @@ import dagster as dg
 
 from couturier.domain import Domain, Recipe, RecipeReport
 from couturier.features.types import FeatureSet
-from couturier.monitoring._job import DayReport
-from couturier.monitoring._runner import run_monitoring
-from couturier.monitoring._spec import Watch
-from couturier.monitoring._store import MonitoringStore
+from couturier.monitoring import DayReport, MonitoringStore, Watch, run_monitoring
 from couturier.pipelines._resource import CouturierResource
 from couturier.pipelines._spec import Retrain
 
@@ -47,6 +44,9 @@ def _features_asset(domain: Domain, features: FeatureSet) -> dg.AssetsDefinition
         group_name=domain.name,
         description=f"{domain.name}'s batch sources, registered in Feast and materialized",
         kinds={"feast"},
+        # the hourly materialization and a retraining both write these files and the online
+        # store: one run at a time (the pool's limit is 1 in the local instance's dagster.yaml)
+        pool=f"{domain.name}_feature_store",
     )
     def feature_tables(
         context: dg.AssetExecutionContext, couturier: CouturierResource
@@ -170,12 +170,20 @@ def _monitoring_asset(
 
         day = date.fromisoformat(context.partition_key)
         settings = couturier.settings()
+        stream = settings.paths.predictions / watch.stream
+        if not stream.is_dir():
+            raise dg.Failure(
+                f"{domain.name}/monitoring/{watch.model} {day}: no prediction log at {stream}; "
+                "nothing was written. Serve the model (couturier serve) before monitoring it"
+            )
+        market = couturier.market_or_none()
+        if watch.labels is not None and market is None:
+            couturier.market(f"{domain.name}/monitoring/{watch.model} {day}")  # fails, named
         registry = ModelRegistry(settings)
         try:
             known = registry.versions(watch.model) if watch.model in registry.models() else []
         finally:
             registry.close()
-        market = couturier.market_or_none()
         report = run_monitoring(
             watch, settings=settings, day=day, market=market, known_versions=known
         )

@@ -13,12 +13,15 @@ from typing import Any
 import dagster as dg
 
 from couturier.domain import Domain, load_domains
-from couturier.monitoring._store import MonitoringStore
+from couturier.monitoring import MonitoringStore
 from couturier.pipelines._assets import MONITORING_START, domain_assets
 from couturier.pipelines._resource import CouturierResource
 from couturier.pipelines._sensor import retrain_requests
 
 __all__ = ["build_definitions", "job_names"]
+
+#: the loop runs without a human step: schedules and sensors are on from the first start
+RUNNING = dg.DefaultScheduleStatus.RUNNING
 
 
 def job_names(domain: Domain) -> dict[str, str]:
@@ -49,20 +52,26 @@ def _schedules(domain: Domain, jobs: Mapping[str, Any]) -> list[Any]:
     c = domain.cadence
     out: list[Any] = [
         dg.ScheduleDefinition(
-            job=jobs["materialize"], cron_schedule=c.materialize, execution_timezone="UTC"
+            job=jobs["materialize"],
+            cron_schedule=c.materialize,
+            execution_timezone="UTC",
+            default_status=RUNNING,
         )
     ]
     for r in c.retrain:
         out.append(
             dg.ScheduleDefinition(
-                job=jobs[f"retrain:{r.name}"], cron_schedule=r.cron, execution_timezone="UTC"
+                job=jobs[f"retrain:{r.name}"],
+                cron_schedule=r.cron,
+                execution_timezone="UTC",
+                default_status=RUNNING,
             )
         )
     if "monitor" in jobs:  # each day's partition, at the cadence's minute and hour (UTC)
         minute, hour = (int(f) for f in c.monitor.split()[:2])
         out.append(
             dg.build_schedule_from_partitioned_job(
-                jobs["monitor"], minute_of_hour=minute, hour_of_day=hour
+                jobs["monitor"], minute_of_hour=minute, hour_of_day=hour, default_status=RUNNING
             )
         )
     return out
@@ -75,6 +84,7 @@ def _sensor(domain: Domain, jobs: Mapping[str, Any]) -> dg.SensorDefinition:
         name=f"{domain.name}_retrain_on_alert",
         jobs=on_alert,
         minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
         description="starts the on-alert retrainings when a monitoring alert persists",
     )
     def retrain_on_alert(

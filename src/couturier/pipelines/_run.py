@@ -24,8 +24,15 @@ __all__ = ["INSTANCE_YAML", "local_instance", "run_job"]
 #: runs in this process log warnings and errors to the console, not every step's events (the
 #: events are in the instance, for Dagster's UI)
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-#: the local instance's settings: no usage statistics leave this machine
-INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+#: the local instance's settings: no usage statistics leave this machine, and one run at a
+#: time in each pool (a domain's feature store is one)
+INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+"""
 
 
 def local_instance(settings: Settings) -> dg.DagsterInstance:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from couturier.monitoring._spec import Watch
-from couturier.monitoring._store import MonitoringStore
+from couturier.monitoring import MonitoringStore, Watch
 
 __all__ = ["RetrainRequest", "retrain_requests"]
 

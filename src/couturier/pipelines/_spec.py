@@ -11,12 +11,15 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from couturier.errors import InvalidParameterError
+
 if TYPE_CHECKING:
     from couturier.domain import Recipe
 
 __all__ = ["Cadence", "Retrain"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FIELD = re.compile(r"^(\*|\d+)$")
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,18 @@ class Retrain:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise ValueError(f"retrain name {self.name!r} must match {_NAME.pattern}")
-        if len(self.cron.split()) != 5:
-            raise ValueError(f"cron {self.cron!r} must have 5 fields, e.g. '0 3 * * *'")
+            raise InvalidParameterError(
+                f"retrain name {self.name!r} must match {_NAME.pattern}, e.g. 'graph'",
+                field="name",
+            )
+        fields = self.cron.split()
+        if len(fields) != 5 or not all(_FIELD.match(f) for f in fields[2:]):
+            raise InvalidParameterError(
+                f"cron {self.cron!r}: 5 fields whose day fields are '*' or one number, e.g. "
+                "'0 3 * * *' (daily) or '0 4 * * 0' (Sundays); ranges and steps are not "
+                "supported (a replay reads the day fields)",
+                field="cron",
+            )
 
 
 @dataclass(frozen=True)
@@ -47,10 +59,11 @@ class Cadence:
     def __post_init__(self) -> None:
         minute, hour, *days = self.monitor.split()
         if not (minute.isdigit() and hour.isdigit() and days == ["*", "*", "*"]):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"monitor cron {self.monitor!r} must be daily at a fixed time, e.g. '0 5 * * *' "
-                "(monitoring judges one day per run)"
+                "(monitoring judges one day per run)",
+                field="monitor",
             )
         names = [r.name for r in self.retrain]
         if len(set(names)) != len(names):
-            raise ValueError(f"retrain names must be unique: {names}")
+            raise InvalidParameterError(f"retrain names must be unique: {names}", field="retrain")

@@ -20,6 +20,7 @@ The day's quality is measured on the answers actually served, against the simula
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,7 @@ from typing import Any, Literal
 import requests
 
 from couturier.domain import Domain
-from couturier.errors import InvalidParameterError
+from couturier.errors import ConflictError, InvalidParameterError
 from couturier.replay._server import SimulatedClock, replay_server, wait_for_champion
 from couturier.replay._spec import Answer, Traffic
 from couturier.settings import Settings
@@ -50,7 +51,7 @@ class ReplayConfig:
     policy: Policy = "triggered"
     warmup_days: int = 45
     listings_per_day: int = 150
-    drift_day: int = 5
+    drift_day: int = 10  # after the first champion's reference window (7 days) and 3 more
     seed: int = 7
 
     def __post_init__(self) -> None:
@@ -97,8 +98,7 @@ class _Replay:
         home: Path,
         say: Callable[[str], None],
     ) -> None:
-        from couturier.pipelines import CouturierResource, run_job
-        from couturier.pipelines._run import local_instance
+        from couturier.pipelines import CouturierResource, local_instance, run_job
 
         self.config, self.domain, self.traffic, self.say = config, domain, traffic, say
         self.settings = Settings.load(home=home)
@@ -154,6 +154,7 @@ def run_replay(
     domain: Domain,
     out: str | Path,
     *,
+    overwrite: bool = False,
     say: Callable[[str], None] = lambda _: None,
 ) -> ReplayResult:
     """Replay ``config.days`` simulated days of ``domain``; everything is written under ``out``."""
@@ -164,8 +165,25 @@ def run_replay(
         )
     from couturier.marketplace import SimulationConfig, simulate
 
+    reference = max((w.reference_days for w in domain.watches), default=0)
+    if config.scenario != "none" and config.drift_day <= reference:
+        raise InvalidParameterError(
+            f"drift_day={config.drift_day}: the scenario would start inside the first "
+            f"champion's {reference}-day reference window, and become its normal; start it "
+            f"after, e.g. --drift-day {reference + 3}",
+            field="drift_day",
+        )
     started = time.perf_counter()
     out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ConflictError(
+                f"{out} already holds a replay; a replay starts from an empty folder (its "
+                "registry, prediction log and monitoring are its own): pass overwrite "
+                "(--overwrite) or choose another --out",
+                path=str(out),
+            )
+        shutil.rmtree(out)
     state = _Replay(config, domain, domain.traffic, out / "home", say)
     total_days = config.warmup_days + config.days
     sim = SimulationConfig.of(
@@ -226,7 +244,7 @@ def _day(
     result: ReplayResult,
 ) -> dict[str, Any]:
     from couturier.monitoring import MonitoringStore
-    from couturier.pipelines._sensor import retrain_requests
+    from couturier.pipelines import retrain_requests
 
     t = time.perf_counter()
     end = start + timedelta(days=1)

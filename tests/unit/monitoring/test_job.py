@@ -21,6 +21,7 @@ START = datetime(2026, 2, 1, tzinfo=UTC)
 WATCH = Watch(
     model="m",
     stream="m",
+    key="key",
     numeric=("features.x",),
     categorical=("listing.brand",),
     embedding="embedding",
@@ -53,6 +54,7 @@ def _log(
                     "features.x": float(x[i]),
                     "listing.brand": str(brands[i]),
                     "stratum": "flagged" if p[i] > 0.3 else "rest",
+                    "degraded": False,
                     "embedding": emb[i],
                 }
             )
@@ -136,3 +138,52 @@ def test_reports_round_trip_through_the_store(tmp_path: object) -> None:
     assert again[-1].alerts == reports[-1].alerts and again[-1].signals == reports[-1].signals
     assert store.latest("m").day == reports[-1].day  # type: ignore[union-attr]
     assert store.reports("m", before=date(2026, 2, 8))[-1].day == "2026-02-07"
+
+
+def test_a_model_that_stops_separating_raises_a_performance_alert() -> None:
+    frame = _log(10)
+    late = frame["time"] >= START + timedelta(days=7)
+    # from day 7 the scores bunch up near the base rate: the ranking is gone
+    rng = np.random.default_rng(5)
+    frame.loc[late, "score"] = np.clip(0.04 + rng.normal(0, 0.01, late.sum()), 0, 1)
+    reports = _run(frame, None, range(5, 10))
+    perf = [r.signals["performance"] for r in reports]
+    assert [s.flagged for s in perf] == [False, False, True, True, True]
+    assert [s.alert for s in perf] == [False, False, False, True, True]
+    est = reports[-1].estimated
+    assert (
+        est is not None
+        and est["recall_at_1pct_fpr"]["value"] < reports[-1].floor["recall_at_1pct_fpr"]
+    )
+
+
+def test_a_new_version_is_judged_on_its_own_reference_and_its_own_cohorts() -> None:
+    frame = _log(16)
+    frame.loc[frame["time"] >= START + timedelta(days=8), "version"] = 2
+    labels = _labels(frame)
+    reports = {r.day: r for r in _run(frame, labels, range(7, 16))}
+    assert reports["2026-02-08"].version == 1 and reports["2026-02-08"].signals["data"].judged
+    v2 = reports["2026-02-09"]
+    assert v2.version == 2 and not v2.signals["data"].judged  # v2's reference fills first
+    assert v2.realized is None  # the cohort of 2026-02-06 was v1's: not v2's to answer for
+    later = reports["2026-02-14"]
+    assert later.realized is not None and later.realized["cohort"] == "2026-02-11"
+    assert later.signals["data"].judged and later.reference["version"] == 2
+
+
+def test_persistence_counts_calendar_days_not_stored_reports() -> None:
+    frame = _log(12, shift_from=7)
+    day7 = _run(frame, None, range(7, 8))
+    # day 8 and 9 were never monitored: day 10's window (8, 9, 10) holds one flag only
+    day10 = monitor_day(WATCH, Records(frame), None, date(2026, 2, 11), day7)
+    assert day10.signals["data"].flagged and not day10.signals["data"].alert
+
+
+def test_degraded_answers_are_counted_and_left_out_of_the_judgement() -> None:
+    frame = _log(9)
+    last = frame["time"] >= START + timedelta(days=8)
+    frame.loc[last & (frame.index % 3 == 0), "degraded"] = True
+    frame.loc[last & frame["degraded"], "features.x"] = 9.0  # defaults: far from anything
+    (report,) = _run(frame, None, range(8, 9))
+    assert report.degraded == 100 and report.predictions == 300
+    assert not report.signals["data"].flagged

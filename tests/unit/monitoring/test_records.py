@@ -13,6 +13,7 @@ from couturier.monitoring import Watch, field_value, read_records
 WATCH = Watch(
     model="m",
     stream="m",
+    key="listing_id",
     numeric=("features.x",),
     categorical=("listing.brand_id",),
     version="models.m",
@@ -81,3 +82,47 @@ def test_a_missing_feature_value_is_nan_not_a_quarantine(tmp_path: Path) -> None
 def test_an_empty_or_missing_stream_is_an_empty_frame(tmp_path: Path) -> None:
     records = read_records(WATCH, tmp_path / "nothing", known=None)
     assert records.frame.empty and "features.x" in records.frame.columns
+
+
+def test_embeddings_that_are_not_finite_vectors_of_the_streams_length_are_quarantined(
+    tmp_path: Path,
+) -> None:
+    watch = Watch(model="m", stream="m", key="listing_id", version="models.m", embedding="e")
+    lines = [json.dumps(_record(i, e=[0.1, 0.2, 0.3])) for i in range(4)]
+    lines += [
+        json.dumps(_record(5, e=None)),
+        json.dumps(_record(6, e=[0.1, float("nan"), 0.3])),
+        json.dumps(_record(7, e=[0.1, 0.2])),
+    ]
+    _write(tmp_path, lines)
+    records = read_records(watch, tmp_path, known=None)
+    assert list(records.frame["key"]) == [0, 1, 2, 3]
+    assert len(records.quarantined) == 3 and all(
+        "embedding" in q.reason for q in records.quarantined
+    )
+    assert records.reasons("2026-02-01") == {"bad value": 3}
+    assert records.reasons("2026-02-02") == {}
+
+
+def test_labels_for_unknown_keys_and_bad_rows_are_refused_with_the_row_named() -> None:
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from couturier.monitoring import load_labels
+
+    frame = pd.DataFrame(
+        {
+            "key": [1, 2, 99, 3],
+            "label": [0, 1, 1, 2],
+            "arrived_at": [datetime(2026, 2, 1, tzinfo=UTC)] * 3 + ["not a time"],
+        }
+    )
+    watch = Watch(
+        model="m", stream="m", key="listing_id", labels=lambda _: frame, keys=lambda _: {1, 2, 3}
+    )
+    kept, refused = load_labels(watch, market=object())  # type: ignore[arg-type]
+    assert kept is not None and list(kept["key"]) == [1, 2]
+    reasons = {q.where: q.reason for q in refused}
+    assert reasons["labels row 2"] == "unknown key: no such key (listing_id=99)"
+    assert reasons["labels row 3"].startswith("bad label")

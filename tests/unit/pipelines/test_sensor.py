@@ -13,7 +13,7 @@ from couturier.monitoring import DayReport, MonitoringStore, Signal, Watch
 from couturier.pipelines import Cadence, CouturierResource, Retrain, build_definitions
 from couturier.pipelines._sensor import retrain_requests
 
-WATCH = Watch(model="m", stream="m")
+WATCH = Watch(model="m", stream="m", key="listing_id")
 
 
 def _report(day: str, alerts: tuple[str, ...] = ()) -> DayReport:

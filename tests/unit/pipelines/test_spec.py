@@ -5,15 +5,20 @@ from __future__ import annotations
 import pytest
 
 from couturier.domain import load_domains
+from couturier.errors import InvalidParameterError
 from couturier.pipelines import Cadence, Retrain
 
 
 def test_cadence_rules() -> None:
-    with pytest.raises(ValueError, match="5 fields"):
+    with pytest.raises(InvalidParameterError, match="5 fields"):
         Retrain("model", "daily")
-    with pytest.raises(ValueError, match="must match"):
+    with pytest.raises(InvalidParameterError, match="must match"):
         Retrain("Model-1", "0 3 * * *")
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(InvalidParameterError, match="ranges and steps"):
+        Retrain("model", "0 3 * * 1-5")
+    with pytest.raises(InvalidParameterError, match="daily at a fixed time"):
+        Cadence(monitor="0 */6 * * *")
+    with pytest.raises(InvalidParameterError, match="unique"):
         Cadence(retrain=(Retrain("a", "0 3 * * *"), Retrain("a", "0 4 * * *")))
 
 

@@ -70,10 +70,12 @@ def listing_ids(market: Marketplace) -> Collection[int]:
 WATCH = Watch(
     model="authentication",
     stream="authentication",
+    key="listing_id",
     score="probability",
     numeric=NUMERIC,
-    categorical=("listing.brand_id", "listing.category", "listing.product_id"),
+    categorical=("listing.brand_id", "listing.category"),
     embedding="embedding",
+    degraded="degraded",
     version="models.authentication",
     stratum=stratum,
     labels=labels,
