@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["free_port", "serve_in_thread"]
+__all__ = ["serve_in_thread"]
 
 
 class _Server(uvicorn.Server):
@@ -23,28 +23,28 @@ class _Server(uvicorn.Server):
         pass
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback interface now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve_in_thread(app: Any, *, start_timeout_s: float = 60.0) -> Iterator[str]:
     """Serve ``app`` (its lifespan included) on a free loopback port until the block ends;
-    yields its base URL."""
-    port = free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    yields its base URL. The socket is bound here and handed to uvicorn, so no other process
+    can take the port between choosing it and listening on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    server = _Server(uvicorn.Config(app, log_level="error"))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + start_timeout_s
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the server on port {port} did not start")
-        time.sleep(0.02)
     try:
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"the server on port {port} did not start")
+            time.sleep(0.02)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(30)
+        sock.close()
