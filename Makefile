@@ -49,7 +49,7 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(STAMP)  # every figure the README quotes; ~40 min on 2 cores (never beside other work)
+bench: $(STAMP)  # every figure the README quotes; ~80 min on 2 cores (never beside other work)
 	command -v wrk >/dev/null || { echo 'benchmarks/serving.py needs wrk: apt-get install wrk'; exit 1; }
 	$(BIN)/python benchmarks/simulate.py --sizes 10000 40000 --out benchmarks/results/simulate.json
 	$(BIN)/python benchmarks/features.py --listings 20000 --out benchmarks/results/features.json
@@ -58,6 +58,7 @@ bench: $(STAMP)  # every figure the README quotes; ~40 min on 2 cores (never bes
 	$(BIN)/python benchmarks/serving.py --seconds 5 --out benchmarks/results/serving.json
 	$(BIN)/python benchmarks/online_store_outage.py --seconds 5 --out benchmarks/results/online_store_outage.json
 	$(BIN)/python benchmarks/discovery.py --listings 100000 --seconds 10 --out benchmarks/results/discovery.json
+	$(BIN)/python benchmarks/replay.py --out benchmarks/results/replay.json
 
 lock:
 	scripts/lock.sh

@@ -44,9 +44,6 @@ def _features_asset(domain: Domain, features: FeatureSet) -> dg.AssetsDefinition
         group_name=domain.name,
         description=f"{domain.name}'s batch sources, registered in Feast and materialized",
         kinds={"feast"},
-        # the hourly materialization and a retraining both write these files and the online
-        # store: one run at a time (the pool's limit is 1 in the local instance's dagster.yaml)
-        pool=f"{domain.name}_feature_store",
     )
     def feature_tables(
         context: dg.AssetExecutionContext, couturier: CouturierResource

@@ -18,7 +18,10 @@ from couturier.pipelines._assets import MONITORING_START, domain_assets
 from couturier.pipelines._resource import CouturierResource
 from couturier.pipelines._sensor import retrain_requests
 
-__all__ = ["build_definitions", "job_names"]
+__all__ = ["FEATURE_STORE_TAG", "build_definitions", "job_names"]
+
+#: the run tag of every job that writes a domain's feature store
+FEATURE_STORE_TAG = "couturier/feature_store"
 
 #: the loop runs without a human step: schedules and sensors are on from the first start
 RUNNING = dg.DefaultScheduleStatus.RUNNING
@@ -35,11 +38,16 @@ def job_names(domain: Domain) -> dict[str, str]:
 def _jobs(domain: Domain) -> dict[str, Any]:
     names = job_names(domain)
     features = dg.AssetSelection.assets(dg.AssetKey([domain.name, "feature_tables"]))
-    jobs: dict[str, Any] = {"materialize": dg.define_asset_job(names["materialize"], features)}
+    # the materialization and each retraining write the same sources and online store: their
+    # runs carry one tag, which the run queue lets through one at a time (local_instance)
+    store = {FEATURE_STORE_TAG: domain.name}
+    jobs: dict[str, Any] = {
+        "materialize": dg.define_asset_job(names["materialize"], features, tags=store)
+    }
     for r in domain.cadence.retrain:
         stages = [dg.AssetKey([domain.name, f"{r.name}_{s}"]) for s in ("model", "promotion")]
         jobs[f"retrain:{r.name}"] = dg.define_asset_job(
-            names[f"retrain:{r.name}"], features | dg.AssetSelection.assets(*stages)
+            names[f"retrain:{r.name}"], features | dg.AssetSelection.assets(*stages), tags=store
         )
     if domain.watches:
         monitoring = [dg.AssetKey([domain.name, "monitoring", w.model]) for w in domain.watches]

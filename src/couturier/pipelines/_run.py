@@ -24,14 +24,18 @@ __all__ = ["INSTANCE_YAML", "local_instance", "run_job"]
 #: runs in this process log warnings and errors to the console, not every step's events (the
 #: events are in the instance, for Dagster's UI)
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-#: the local instance's settings: no usage statistics leave this machine, and one run at a
-#: time in each pool (a domain's feature store is one)
+#: the local instance's settings: no usage statistics leave this machine, and the daemon's run
+#: queue starts one run at a time of those that write a domain's feature store (the tag is
+#: ``_definitions.FEATURE_STORE_TAG``; runs made in this process are sequential already)
 INSTANCE_YAML = """\
 telemetry:
   enabled: false
-concurrency:
-  pools:
-    default_limit: 1
+run_queue:
+  tag_concurrency_limits:
+    - key: couturier/feature_store
+      value:
+        applyLimitPerUniqueValue: true
+      limit: 1
 """
 
 
