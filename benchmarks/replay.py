@@ -86,19 +86,25 @@ def _first_newcomer_label(result: ReplayResult, work: Path) -> str | None:
 
 
 def _recovery(result: ReplayResult, level: float, since: str | None) -> float | None:
-    """Days from ``since`` to the first day, after a dip, whose trailing recall is back at
-    95% of ``level`` (None: never within the replay)."""
-    if since is None or math.isnan(level):
+    """Days from ``since`` (the new factory's first label) to the first day, after a model
+    retrained since the drift was promoted, whose trailing recall is back at 95% of ``level``.
+    None: no retrained model was promoted after the drift, or the recall never came back."""
+    drift = result.drift_starts
+    promoted = [p["day"] for p in result.promotions if p["promoted"] and p["day"] >= drift]
+    if since is None or math.isnan(level) or not promoted:
         return None
-    dipped = False
     for d in result.daily:
         value = d.get(METRIC, math.nan)
-        if d["index"] < result.config["drift_day"] or math.isnan(value):
-            continue
-        dipped = dipped or value < 0.95 * level
-        if dipped and d["day"] >= since and value >= 0.95 * level:
+        if d["day"] > promoted[0] and d["day"] >= since and value >= 0.95 * level:
             return float((pd.Timestamp(d["day"]) - pd.Timestamp(since)).days)
     return None
+
+
+def _below(result: ReplayResult, level: float) -> float:
+    """Share of the days after the drift whose trailing recall is under 95% of ``level``."""
+    after = [d.get(METRIC, math.nan) for d in result.daily if d["day"] >= result.drift_starts]
+    known = [v for v in after if not math.isnan(v)]
+    return round(sum(v < 0.95 * level for v in known) / len(known), 3) if known else math.nan
 
 
 def _alert_day(result: ReplayResult, signal: str) -> int | None:
@@ -138,12 +144,13 @@ def main() -> None:
             "first_newcomer_label": first,
             "triggered": {
                 "recovery_days": _recovery(triggered, level, first),
+                "days_below_95pct": _below(triggered, level),
                 "daily_recall": _series(triggered),
                 "promotions": triggered.promotions,
                 "alerts": [d["alerts"] for d in triggered.daily],
             },
             "never": {
-                "recovery_days": _recovery(never, level, first),
+                "days_below_95pct": _below(never, level),
                 "daily_recall": _series(never),
                 "alerts": [d["alerts"] for d in never.daily],
             },

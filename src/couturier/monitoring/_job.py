@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from couturier.monitoring._drift import FeatureDrift, NumericDrift, persisted
+from couturier.monitoring._drift import CategoricalDrift, FeatureDrift, NumericDrift, persisted
 from couturier.monitoring._embedding import MMDDrift
 from couturier.monitoring._estimate import check_trust, estimate_performance
 from couturier.monitoring._performance import cohort_performance, label_weights
@@ -116,7 +116,12 @@ def _drift(
     categorical = tuple(c for c in watch.categorical if c in columns)
     flags: dict[str, bool | None] = {"data": None, "prediction": None, "embedding": None}
     if columns:
-        results = FeatureDrift(categorical=categorical).fit(ref[columns]).score(today[columns])
+        detectors = FeatureDrift(
+            categorical=categorical,
+            numeric=NumericDrift(min_effect=watch.min_psi, min_missing_effect=watch.min_missing_h),
+            categories=CategoricalDrift(min_missing_effect=watch.min_missing_h),
+        )
+        results = detectors.fit(ref[columns]).score(today[columns])
         report.drift = [r.as_dict() for r in results]
         report.new_values = {
             r.feature: {"values": list(r.new_values)[:20], "share": r.new_share}

@@ -84,6 +84,11 @@ class Watch:
     maturity_days: float = 14.0
     #: the first days a champion version serves are its reference window
     reference_days: int = 7
+    #: the smallest effects that count as data drift, whatever the sample size: PSI on a
+    #: numeric feature (0.1 "moderate", 0.25 the usual "significant") and Cohen's h on a
+    #: feature's missing share (0.2 "small", 0.5 "medium")
+    min_psi: float = 0.1
+    min_missing_h: float = 0.2
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
 
 

@@ -15,11 +15,20 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from couturier.features import Freshness
 from couturier.monitoring._job import DayReport, Signal
 from couturier.monitoring._records import Quarantined
 
 __all__ = ["MonitoringStore"]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as the Python values they hold (a numpy bool is not JSON's bool)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
 
 
 def _from_dict(data: dict[str, Any]) -> DayReport:
@@ -40,7 +49,7 @@ class MonitoringStore:
         path = self._day_path(report.model, report.day)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(asdict(report), indent=1, default=str) + "\n")
+        tmp.write_text(json.dumps(asdict(report), indent=1, default=_plain) + "\n")
         tmp.replace(path)
         if quarantined:
             lines = (json.dumps({"day": report.day, **asdict(q)}) + "\n" for q in quarantined)

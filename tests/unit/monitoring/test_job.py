@@ -136,6 +136,8 @@ def test_reports_round_trip_through_the_store(tmp_path: object) -> None:
     again = store.reports("m")
     assert [r.day for r in again] == [r.day for r in reports]
     assert again[-1].alerts == reports[-1].alerts and again[-1].signals == reports[-1].signals
+    # JSON's own booleans and numbers, not numpy's written as strings
+    assert all(type(d["drifted"]) is bool for r in again for d in r.drift)
     assert store.latest("m").day == reports[-1].day  # type: ignore[union-attr]
     assert store.reports("m", before=date(2026, 2, 8))[-1].day == "2026-02-07"
 
