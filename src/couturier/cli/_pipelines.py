@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -115,4 +114,7 @@ def up_cmd(
         str(port),
     ]
     console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={settings.paths.pipelines})")
-    raise typer.Exit(subprocess.call(command, env=env))
+    # dagster replaces this process: a signal to it (Ctrl-C, a supervisor's TERM) reaches
+    # Dagster's webserver and daemon directly, and none is left behind
+    sys.stdout.flush()
+    os.execve(dagster, command, env)
