@@ -32,6 +32,10 @@ import requests
 
 from couturier.domain import Domain
 from couturier.errors import ConflictError, InvalidParameterError
+from couturier.marketplace import SimulationConfig, simulate
+from couturier.monitoring import MonitoringStore
+from couturier.pipelines import CouturierResource, local_instance, retrain_requests, run_job
+from couturier.registry import ModelRegistry
 from couturier.replay._server import SimulatedClock, replay_server, wait_for_champion
 from couturier.replay._spec import Answer, Traffic
 from couturier.settings import Settings
@@ -98,30 +102,25 @@ class _Replay:
         home: Path,
         say: Callable[[str], None],
     ) -> None:
-        from couturier.pipelines import CouturierResource, local_instance, run_job
-
         self.config, self.domain, self.traffic, self.say = config, domain, traffic, say
         self.settings = Settings.load(home=home)
         self.instance = local_instance(self.settings)
-        self._resource, self._run_job = CouturierResource, run_job
         self.market_path = ""
         self.cursor = ""
         self.answers: list[list[Answer]] = []  # per day, for the trailing windows
 
     def job(self, kind: str, as_of: datetime, partition: str | None = None) -> Any:
-        resource = self._resource(
+        resource = CouturierResource(
             home=str(self.settings.paths.home),
             marketplace=self.market_path,
             as_of=as_of.isoformat(),
         )
-        return self._run_job(
+        return run_job(
             self.domain, kind, resource=resource, instance=self.instance, partition=partition
         )
 
     def retrain(self, name: str, as_of: datetime, app: Any, why: str) -> dict[str, Any]:
         import dagster as dg
-
-        from couturier.registry import ModelRegistry
 
         t = time.perf_counter()
         result = self.job(f"retrain:{name}", as_of)
@@ -163,8 +162,6 @@ def run_replay(
             f"domain {domain.name!r} declares no traffic; a replay needs Domain.traffic",
             field="domain",
         )
-    from couturier.marketplace import SimulationConfig, simulate
-
     reference = max((w.reference_days for w in domain.watches), default=0)
     if config.scenario != "none" and config.drift_day <= reference:
         raise InvalidParameterError(
@@ -243,9 +240,6 @@ def _day(
     start: datetime,
     result: ReplayResult,
 ) -> dict[str, Any]:
-    from couturier.monitoring import MonitoringStore
-    from couturier.pipelines import retrain_requests
-
     t = time.perf_counter()
     end = start + timedelta(days=1)
     state.job("materialize", end)

@@ -123,8 +123,12 @@ def test_realized_performance_is_weighted_by_each_labelling_routes_coverage() ->
     cov = realized["coverage_by_stratum"]
     assert cov["flagged"] == 1.0 and 0.4 < cov["rest"] < 0.6
     assert 0.4 < report.label_coverage < 0.7  # type: ignore[operator]
-    # the delay is measured on the labels that arrived that day: one or two days
-    assert 1.0 <= report.label_delay_days["p50"] <= 2.0 <= report.label_delay_days["p90"] + 1e-9
+    # the delay is measured on the labels that arrived that day: flagged ones after one day,
+    # the rest after two (and those are most of what arrives)
+    delays = report.label_delay_days
+    assert delays["n"] > 100
+    assert 1.0 <= delays["p50"] <= 2.0
+    assert delays["p90"] == pytest.approx(2.0)
 
 
 def test_reports_round_trip_through_the_store(tmp_path: object) -> None:

@@ -67,7 +67,13 @@ class DecisionPolicy:
 
 def expected_cost_per_1000(p: Any, y: Any, policy: DecisionPolicy, cost: CostModel) -> float:
     """Cost per 1,000 listings when experts judge the reviews correctly."""
-    decision = policy.decide(p)
+    return decision_cost_per_1000(policy.decide(p), y, cost)
+
+
+def decision_cost_per_1000(decision: Any, y: Any, cost: CostModel) -> float:
+    """Cost per 1,000 listings of ``decision`` (authentic / review / counterfeit, per listing)
+    against the truth ``y``, when experts judge the reviews correctly."""
+    decision = np.asarray(decision)
     fake = np.asarray(y).astype(bool)
     total = (
         cost.missed_counterfeit * np.sum(fake & (decision == "authentic"))

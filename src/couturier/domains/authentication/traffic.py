@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from couturier.domains.authentication.decision import CostModel
+from couturier.domains.authentication.decision import CostModel, decision_cost_per_1000
 from couturier.evaluation import recall_at_fpr
 from couturier.replay import Answer, ReplayRequest, Traffic
 
@@ -68,19 +68,13 @@ def outcome(market: Marketplace, answers: Sequence[Answer]) -> dict[str, float]:
     y = truth.loc[keys, "is_counterfeit"].to_numpy().astype(bool)
     p = np.array([a.body["probability"] for a in ok])
     decision = np.array([a.body["decision"] for a in ok])
-    cost = CostModel()
-    total = (
-        cost.missed_counterfeit * np.sum(y & (decision == "authentic"))
-        + cost.wrong_rejection * np.sum(~y & (decision == "counterfeit"))
-        + cost.review * np.sum(decision == "review")
-    )
     has_both = 0 < y.sum() < len(y)
     return {
         "answered": float(len(ok)),
         "positives": float(y.sum()),
         "pr_auc": float(average_precision_score(y, p)) if has_both else float("nan"),
         "recall_at_1pct_fpr": float(recall_at_fpr(y, p, 0.01)) if has_both else float("nan"),
-        "expected_cost_per_1000": float(1000.0 * total / len(y)),
+        "expected_cost_per_1000": decision_cost_per_1000(decision, y, CostModel()),
         "review_share": float(np.mean(decision == "review")),
         "degraded_share": float(np.mean([bool(a.body.get("degraded")) for a in ok])),
     }
