@@ -11,6 +11,7 @@ retrieval      faiss-cpu                               ``couturier.retrieval`` (
 authentication torch, lightgbm, onnxmltools, faiss     the authentication domain's recipe and
                                                        service
 discovery      lightgbm, implicit, bm25s, MiniLM       the discovery domain's recipe and service
+pricing        lightgbm, onnxmltools, mapie            the pricing domain's recipe
 pipelines      dagster, dagster-webserver              ``couturier.pipelines``, ``couturier
                                                        replay``, the demo's pipeline runs
 =============  ======================================  =========================================

@@ -52,6 +52,7 @@ def _print_summary(s: Summary, market: Marketplace) -> None:
         "sellers": s.sellers,
         "buyers": s.buyers,
         "interactions": s.interactions,
+        "sales / price changes": f"{s.sales} / {s.price_changes}",
         "prevalence (truth)": f"{s.prevalence:.2%}",
         "prevalence (verdicts)": f"{s.label_prevalence:.2%}",
         "verdict errors": f"{s.label_error_rate:.2%}",
@@ -208,8 +209,9 @@ def _demo_replay(days: int) -> None:
         if domain.traffic is None:
             continue
         folder = load_settings().paths.home / "replays" / "demo"
-        # ~2,000 listings before the replay: enough for a first champion to pass its gate
-        config = ReplayConfig(days=days, warmup_days=21, listings_per_day=100, drift_day=days)
+        # ~3,000 listings before the replay: a first champion's holdout big enough for its
+        # calibration check to judge the model, not the sample (at 2,000 it missed by sampling)
+        config = ReplayConfig(days=days, warmup_days=21, listings_per_day=150, drift_day=days)
         with console.status(f"replay: {days} simulated days of {domain.name}"):
             result = run_replay(config, domain, folder, overwrite=True)
         rows = {

@@ -2,7 +2,8 @@
 
 No real counterfeit data set is public, so couturier simulates a marketplace whose generative story
 is written down (``docs/simulator.md``) and whose ground truth is known, down to an oracle: the
-Bayes-optimal probability that each listing is counterfeit.
+Bayes-optimal probability that each listing is counterfeit, and a demand model whose sale
+probabilities are known (``sale_probability``), so pricing has its own Bayes bar.
 
 >>> from couturier.marketplace import SimulationConfig, simulate
 >>> market = simulate(SimulationConfig.of(listings=500, seed=1), "/tmp/market")  # doctest: +SKIP
@@ -12,6 +13,7 @@ Bayes-optimal probability that each listing is counterfeit.
 
 from couturier.marketplace._catalog import CATEGORIES, MAX_BRANDS
 from couturier.marketplace._config import SimulationConfig
+from couturier.marketplace._demand import ELASTICITY, expected_revenue, sale_probability
 from couturier.marketplace._flaws import FLAWS, VIEWS
 from couturier.marketplace._scenarios import SCENARIOS
 from couturier.marketplace._schemas import DATA_SCHEMAS, TABLE_SCHEMAS, TABLES, validate
@@ -22,6 +24,7 @@ from couturier.marketplace._summary import Summary, contact_sheet, summarize
 __all__ = [
     "CATEGORIES",
     "DATA_SCHEMAS",
+    "ELASTICITY",
     "FLAWS",
     "MAX_BRANDS",
     "SCENARIOS",
@@ -32,6 +35,8 @@ __all__ = [
     "SimulationConfig",
     "Summary",
     "contact_sheet",
+    "expected_revenue",
+    "sale_probability",
     "simulate",
     "summarize",
     "validate",

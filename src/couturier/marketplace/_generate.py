@@ -1,9 +1,10 @@
-"""Listings, photos, verdicts and interactions, one listing at a time.
+"""Listings, photos, verdicts, interactions, sales and price changes, one listing at a time.
 
 Every listing ``i`` draws from its own random streams, one per aspect (``_world.STREAMS``): its
-time, seller, authenticity, factory, flaws, product, listing fields, photos, verdict and
-interactions. So the output is the same whatever the chunk size or the number of worker
-processes, and a drift scenario changes only what depends on the answer it overrides.
+time, seller, authenticity, factory, flaws, product, listing fields, photos, verdict,
+interactions and demand (its sale, ``_sales.py``). So the output is the same whatever the chunk
+size or the number of worker processes, and a drift scenario changes only what depends on the
+answer it overrides.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from couturier.marketplace._catalog import CATEGORIES
+from couturier.marketplace._demand import DETAIL_LOG_VALUE, oracle_price
 from couturier.marketplace._flaws import (
     AUTHENTIC_MALFORMED_SERIAL_RATE,
     FLAWS,
@@ -27,6 +29,7 @@ from couturier.marketplace._flaws import (
 )
 from couturier.marketplace._oracle import CONDITION_P, CONDITIONS, PriceModel, oracle_logit
 from couturier.marketplace._photos import PhotoSpec, render_photo
+from couturier.marketplace._sales import Sale, simulate_sale
 from couturier.marketplace._scenarios import ALL_FACTORIES
 from couturier.marketplace._world import World, stream
 
@@ -51,17 +54,27 @@ _OPENERS = (
     "Selling to make room in the wardrobe.",
     "Classic piece, timeless design.",
 )
-_DETAILS = (
-    "Comes with the original box.",
-    "No box, dust bag included.",
-    "Receipt available on request.",
-    "Ships within two days, tracked and insured.",
-    "Minor signs of wear, see photos.",
-    "Corners are clean, hardware shines.",
-)
+_DETAILS = tuple(DETAIL_LOG_VALUE)  # the description's detail sentence: it moves the value
 _LETTERS = np.array(list("ABCDEFGHJKLMNPRSTUVWXYZ"))
 #: A bought item is returned this often, 3 to 20 days after the purchase.
 RETURN_RATE_AUTHENTIC, RETURN_RATE_COUNTERFEIT = 0.04, 0.40
+#: An event reaches the platform this long after it happens.
+_ARRIVAL_US = 5_000_000
+_CHUNKED = ("listings", "truth", "photos", "verdicts", "interactions", "sales", "price_changes")
+
+
+@dataclass(frozen=True)
+class _Item:
+    """The facts of one listing its buyers respond to."""
+
+    i: int
+    day: float
+    listed_us: int
+    brand_id: int
+    category: str
+    condition: str
+    log_ratio: float
+    fake: bool
 
 
 @dataclass
@@ -73,6 +86,8 @@ class _Columns:
     photos: dict[str, list[Any]] = field(default_factory=dict)
     verdicts: dict[str, list[Any]] = field(default_factory=dict)
     interactions: dict[str, list[Any]] = field(default_factory=dict)
+    sales: dict[str, list[Any]] = field(default_factory=dict)
+    price_changes: dict[str, list[Any]] = field(default_factory=dict)
 
     def add(self, table: str, **row: Any) -> None:
         cols: dict[str, list[Any]] = getattr(self, table)
@@ -89,7 +104,7 @@ def generate_chunk(world: World, lo: int, hi: int) -> dict[str, pa.Table]:
 
     return {
         name: pa.Table.from_pydict(getattr(cols, name) or _empty(name), schema=TABLE_SCHEMAS[name])
-        for name in ("listings", "truth", "photos", "verdicts", "interactions")
+        for name in _CHUNKED
     }
 
 
@@ -146,7 +161,6 @@ def _listing(world: World, i: int, out: _Columns) -> None:  # noqa: PLR0915 - th
     extra_views = [VIEWS[min(int(np.searchsorted(_VIEW_CUM, u)), 3)] for u in lr.random(3)]
     views = ["front", *extra_views][:n_photos]
     log_ratio = PriceModel.draw(condition, fake, float(lr.standard_normal()))
-    price = max(10.0, round(product.reference_price * float(np.exp(log_ratio))))
     serial_stated = bool(lr.random() < SERIAL_STATED_RATE)
     malformed_rate = (
         ALL_FACTORIES[factory].malformed_serial_rate if fake else AUTHENTIC_MALFORMED_SERIAL_RATE
@@ -157,7 +171,12 @@ def _listing(world: World, i: int, out: _Columns) -> None:  # noqa: PLR0915 - th
     ingest_us = int(lr.exponential(90.0) * 1e6)
     visible: np.ndarray = np.any(VISIBILITY[[VIEWS.index(v) for v in views]], axis=0)
 
-    observed_llr = PriceModel.llr(condition, float(np.log(price / product.reference_price)))
+    # sellers price against the market: the house's index and the item's completeness
+    shift = world.market.log_shift(brand_id, _DETAILS[detail], day)
+    value = world.market.value(product.reference_price, condition, shift)
+    price = max(10.0, round(product.reference_price * float(np.exp(log_ratio + shift))))
+    ref_ratio = float(np.log(price / product.reference_price))
+    observed_llr = PriceModel.llr(condition, ref_ratio - shift)  # the oracle knows the market
     logit = oracle_logit(
         propensity,
         observed_llr,
@@ -172,6 +191,7 @@ def _listing(world: World, i: int, out: _Columns) -> None:  # noqa: PLR0915 - th
     description = f"{_OPENERS[opener]} {_DETAILS[detail]}"
     if serial_stated:
         description += f" Serial number: {serial}."
+    base_hazard = world.market.base_hazard(brand_id, cat, condition, day)
     out.add(
         "listings",
         listing_id=i,
@@ -201,6 +221,7 @@ def _listing(world: World, i: int, out: _Columns) -> None:  # noqa: PLR0915 - th
         visible_flaws=",".join(name for k, name in enumerate(FLAWS) if visible[k]),
         oracle_logit=logit,
         oracle_p_counterfeit=float(1.0 / (1.0 + np.exp(-logit))),
+        **_demand_truth(base_hazard, value),
     )
 
     # photos
@@ -244,53 +265,107 @@ def _listing(world: World, i: int, out: _Columns) -> None:  # noqa: PLR0915 - th
             created_at=decided_us + arrival_us,
         )
 
-    _interactions(world, i, day, listed_us, brand_id, cat, condition, log_ratio, fake, out)
+    # demand: the sale, if any, and the seller's price cuts before it
+    sale = simulate_sale(stream(seed, "demand", i), base_hazard, float(price), value)
+    for k, (after, old, new) in enumerate(sale.changes):
+        changed_us = listed_us + int(after * _US_PER_DAY)
+        out.add(
+            "price_changes",
+            change_id=i * 4 + k,
+            listing_id=i,
+            changed_at=changed_us,
+            old_price=old,
+            new_price=new,
+            created_at=changed_us + _ARRIVAL_US,
+        )
+    item = _Item(i, day, listed_us, brand_id, cat, condition, log_ratio, fake)
+    _interactions(world, item, sale, out)
 
 
-def _interactions(  # noqa: PLR0913 - the listing's facts that drive its buyers
-    world: World,
-    i: int,
-    day: float,
-    listed_us: int,
-    brand_id: int,
-    cat: str,
-    condition: str,
-    log_ratio: float,
-    fake: bool,
-    out: _Columns,
-) -> None:
-    """Buyers view, like and (at most once) buy; a bargain draws more attention. A bought
+def _demand_truth(base_hazard: np.ndarray, value: float) -> dict[str, float]:
+    """The truth columns of demand: with the price ``p`` held from listing,
+    P(sold within H days) = 1 - exp(-demand_H * (p / market_value) ** -ELASTICITY)."""
+    demand_30d = float(base_hazard[:30].sum())
+    best, best_p30 = oracle_price(value, demand_30d)
+    return {
+        "market_value": value,
+        "demand_7d": float(base_hazard[:7].sum()),
+        "demand_30d": demand_30d,
+        "oracle_price": float(best),
+        "oracle_sale_p30": float(best_p30),
+    }
+
+
+def _interactions(world: World, item: _Item, sale: Sale, out: _Columns) -> None:
+    """Buyers view and like; a bargain draws more attention. The demand model's sale, if any, is
+    a purchase by one who viewed before it (else by a candidate, who views first). A bought
     counterfeit is returned far more often than an authentic item (buyers notice)."""
+    i = item.i
     rng = stream(world.config.seed, "interactions", i)
-    bargain = float(PriceModel.MU[condition] - log_ratio)
+    bargain = float(PriceModel.MU[item.condition] - item.log_ratio)
     n_views = min(int(rng.poisson(5.0 * np.exp(1.5 * bargain))), 200)
-    if n_views == 0:
-        return
-    eligible = world.eligible_buyers(day)
+    eligible = world.eligible_buyers(item.day)
     cand = eligible[rng.integers(0, len(eligible), 24)]
     b = world.buyers
-    fav_brand = b.favourite_brand[cand] == brand_id
+    fav_brand = b.favourite_brand[cand] == item.brand_id
     affinity = (
-        1.0 + 3.0 * fav_brand + 2.0 * (b.favourite_category[cand] == world.category_index(cat))
+        1.0
+        + 3.0 * fav_brand
+        + 2.0 * (b.favourite_category[cand] == world.category_index(item.category))
     )
-    picks = rng.choice(24, size=n_views, p=affinity / affinity.sum())
-    times = listed_us + (rng.exponential(2.0, n_views) * _US_PER_DAY).astype(np.int64)
-    likes = rng.random(n_views) < 0.06 * (1.0 + 2.0 * fav_brand[picks])
+    picks = np.zeros(0, dtype=np.int64)
+    times = np.zeros(0, dtype=np.int64)
     k = 0
-    for p, t, liked in zip(picks, times, likes, strict=True):
-        _interaction(out, i, k, int(cand[p]), "view", int(t))
-        k += 1
-        if liked:
-            _interaction(out, i, k, int(cand[p]), "like", int(t) + 30_000_000)
+    if n_views > 0:
+        picks = rng.choice(24, size=n_views, p=affinity / affinity.sum())
+        times = item.listed_us + (rng.exponential(2.0, n_views) * _US_PER_DAY).astype(np.int64)
+        likes = rng.random(n_views) < 0.06 * (1.0 + 2.0 * fav_brand[picks])
+        for p, t, liked in zip(picks, times, likes, strict=True):
+            _interaction(out, i, k, int(cand[p]), "view", int(t))
             k += 1
-    if rng.random() < 1.0 / (1.0 + np.exp(-(-1.2 + 2.5 * bargain))):
-        p = int(rng.integers(0, n_views))
-        t = int(times[p]) + int(rng.exponential(1.0) * _US_PER_DAY)
-        buyer = int(cand[picks[p]])
-        _interaction(out, i, k, buyer, "purchase", t)
-        u_return, return_days = rng.random(), rng.uniform(3.0, 20.0)
-        if u_return < (RETURN_RATE_COUNTERFEIT if fake else RETURN_RATE_AUTHENTIC):
-            _interaction(out, i, k + 1, buyer, "return", t + int(return_days * _US_PER_DAY))
+            if liked:
+                _interaction(out, i, k, int(cand[p]), "like", int(t) + 30_000_000)
+                k += 1
+    if sale.sold_after is not None:
+        viewers = cand[picks[times < item.listed_us + int(sale.sold_after * _US_PER_DAY)]]
+        _sold(out, item, sale, k, viewers, cand, affinity)
+
+
+def _sold(
+    out: _Columns,
+    item: _Item,
+    sale: Sale,
+    k: int,
+    viewers: np.ndarray,
+    cand: np.ndarray,
+    affinity: np.ndarray,
+) -> None:
+    """The sale's row, its purchase (and the buyer's view first, if they had not viewed), and
+    perhaps a return."""
+    if sale.sold_after is None or sale.sale_price is None:  # unsold: nothing to write
+        return
+    sold_us = item.listed_us + int(sale.sold_after * _US_PER_DAY)
+    if len(viewers):
+        buyer = int(viewers[int(sale.u_buyer * len(viewers))])
+    else:
+        cum = np.cumsum(affinity)
+        buyer = int(cand[min(int(np.searchsorted(cum, sale.u_buyer * cum[-1])), len(cand) - 1)])
+        lead_us = int(sale.view_lead_minutes * 60_000_000)
+        _interaction(out, item.i, k, buyer, "view", max(item.listed_us, sold_us - lead_us))
+        k += 1
+    _interaction(out, item.i, k, buyer, "purchase", sold_us)
+    out.add(
+        "sales",
+        sale_id=item.i,
+        listing_id=item.i,
+        buyer_id=buyer,
+        sold_at=sold_us,
+        sale_price=sale.sale_price,
+        created_at=sold_us + _ARRIVAL_US,
+    )
+    if sale.u_return < (RETURN_RATE_COUNTERFEIT if item.fake else RETURN_RATE_AUTHENTIC):
+        back_us = sold_us + int(sale.return_days * _US_PER_DAY)
+        _interaction(out, item.i, k + 1, buyer, "return", back_us)
 
 
 def _interaction(out: _Columns, i: int, k: int, buyer: int, kind: str, t: int) -> None:
@@ -301,7 +376,7 @@ def _interaction(out: _Columns, i: int, k: int, buyer: int, kind: str, t: int) -
         buyer_id=buyer,
         kind=kind,
         occurred_at=t,
-        created_at=t + 5_000_000,
+        created_at=t + _ARRIVAL_US,
     )
 
 

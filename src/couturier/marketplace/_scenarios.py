@@ -3,8 +3,9 @@
 Each scenario is a small object the generator asks, for a listing's day, how the world differs
 from the default one. The default answers (``Scenario``) are "not at all"; each named scenario
 overrides exactly the answers its documentation names. Every random draw lives in its own
-per-listing stream, so a scenario leaves every listing before its start day byte-identical, and
-after it changes only what depends on the answer it overrides.
+per-listing stream, so a scenario leaves everything before its start day byte-identical, and
+after it changes only what depends on the answer it overrides. ``price_shock`` moves the market
+itself, so it also reaches the sales of listings posted before its start and unsold after it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ __all__ = ["SCENARIOS", "Camera", "Scenario"]
 ALL_FACTORIES: tuple[Factory, ...] = (*DEFAULT_FACTORIES, NEW_FACTORY)
 _DEFAULT_WEIGHTS = np.array([f.weight for f in ALL_FACTORIES])
 _DEFAULT_CATEGORY_WEIGHTS = np.array([0.38, 0.22, 0.18, 0.08, 0.14])  # CATEGORIES order
+#: ``price_shock``: the house whose market index drops, and by how much.
+SHOCKED_BRAND, SHOCK_FACTOR = 0, 0.8
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class Scenario:
 
     def category_weights(self, day: float) -> np.ndarray:
         return _DEFAULT_CATEGORY_WEIGHTS
+
+    def house_factor(self, brand_id: int, days: np.ndarray) -> np.ndarray:
+        """Multiplies the house's market index (and so its items' market value) on ``days``."""
+        return np.ones_like(days, dtype=float)
 
 
 class NewFactory(Scenario):
@@ -136,6 +143,23 @@ class SeasonalShift(Scenario):
         return w / w.sum()
 
 
+class PriceShock(Scenario):
+    name = "price_shock"
+    summary = (
+        f"from the start day the market value of one house (brand_id {SHOCKED_BRAND}) drops 20%: "
+        "its sellers ask less, and its unsold listings sell slower at their old prices"
+    )
+    changes = (
+        f"truth.market_value, demand and oracle price of brand {SHOCKED_BRAND}",
+        f"listings.asking_price of brand {SHOCKED_BRAND} (and the oracle's price evidence)",
+        f"sales, price changes and purchases of brand {SHOCKED_BRAND} after the start day",
+    )
+
+    def house_factor(self, brand_id: int, days: np.ndarray) -> np.ndarray:
+        hit = (brand_id == SHOCKED_BRAND) & (np.asarray(days) >= self.start_day)
+        return np.where(hit, SHOCK_FACTOR, 1.0)
+
+
 SCENARIOS: dict[str, type[Scenario]] = {
     cls.name: cls
     for cls in (
@@ -145,6 +169,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
         CameraChange,
         FraudRing,
         SeasonalShift,
+        PriceShock,
     )
 }
 

@@ -3,6 +3,7 @@
 Every chunk is validated against its pandera schema before it is written, so a table on disk
 either follows these rules or does not exist. ``truth`` holds the simulator's latent variables
 (what no marketplace would know); models must never read it, reports compare against it.
+``sales`` and ``price_changes`` are what the demand model (``_demand.py``) made happen.
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ TABLE_SCHEMAS: dict[str, pa_arrow.Schema] = {
             ("visible_flaws", _S),
             ("oracle_logit", _F),
             ("oracle_p_counterfeit", _F),
+            ("market_value", _F),
+            ("demand_7d", _F),
+            ("demand_30d", _F),
+            ("oracle_price", _F),
+            ("oracle_sale_p30", _F),
         ]
     ),
     "photos": pa_arrow.schema(
@@ -129,6 +135,26 @@ TABLE_SCHEMAS: dict[str, pa_arrow.Schema] = {
             ("buyer_id", _I),
             ("kind", _S),
             ("occurred_at", _TS),
+            ("created_at", _TS),
+        ]
+    ),
+    "sales": pa_arrow.schema(
+        [
+            ("sale_id", _I),
+            ("listing_id", _I),
+            ("buyer_id", _I),
+            ("sold_at", _TS),
+            ("sale_price", _F),
+            ("created_at", _TS),
+        ]
+    ),
+    "price_changes": pa_arrow.schema(
+        [
+            ("change_id", _I),
+            ("listing_id", _I),
+            ("changed_at", _TS),
+            ("old_price", _F),
+            ("new_price", _F),
             ("created_at", _TS),
         ]
     ),
@@ -233,11 +259,17 @@ DATA_SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "visible_flaws": pa.Column(str),
             "oracle_logit": pa.Column(float),
             "oracle_p_counterfeit": pa.Column(float, pa.Check.in_range(0.0, 1.0)),
+            "market_value": pa.Column(float, pa.Check.gt(0)),
+            "demand_7d": pa.Column(float, pa.Check.gt(0)),
+            "demand_30d": pa.Column(float, pa.Check.gt(0)),
+            "oracle_price": pa.Column(float, pa.Check.gt(0)),
+            "oracle_sale_p30": pa.Column(float, pa.Check.in_range(0.0, 1.0)),
         },
         checks=[
             pa.Check(
                 lambda df: (df["factory_id"] >= 0) == df["is_counterfeit"], name="factory_iff_fake"
-            )
+            ),
+            pa.Check(lambda df: df["demand_30d"] >= df["demand_7d"], name="demand_grows_with_time"),
         ],
         strict=True,
     ),
@@ -279,6 +311,41 @@ DATA_SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "occurred_at": _ts(),
             "created_at": _ts(),
         },
+        strict=True,
+    ),
+    "sales": pa.DataFrameSchema(
+        {
+            "sale_id": _id(unique=True),
+            "listing_id": _id(unique=True),  # a listing sells at most once
+            "buyer_id": _id(),
+            "sold_at": _ts(),
+            "sale_price": pa.Column(float, pa.Check.gt(0)),
+            "created_at": _ts(),
+        },
+        checks=[
+            pa.Check(lambda df: df["sale_id"] == df["listing_id"], name="sale_id_is_listing_id"),
+            pa.Check(lambda df: df["created_at"] >= df["sold_at"], name="arrives_after_sale"),
+        ],
+        strict=True,
+    ),
+    "price_changes": pa.DataFrameSchema(
+        {
+            "change_id": _id(unique=True),
+            "listing_id": _id(),
+            "changed_at": _ts(),
+            "old_price": pa.Column(float, pa.Check.gt(0)),
+            "new_price": pa.Column(float, pa.Check.gt(0)),
+            "created_at": _ts(),
+        },
+        checks=[
+            pa.Check(
+                lambda df: df["new_price"] < df["old_price"], name="a_change_lowers_the_price"
+            ),
+            pa.Check(
+                lambda df: df["change_id"] // 4 == df["listing_id"], name="change_id_of_listing"
+            ),
+            pa.Check(lambda df: df["created_at"] >= df["changed_at"], name="arrives_after_change"),
+        ],
         strict=True,
     ),
 }

@@ -1,9 +1,10 @@
 """What a simulated marketplace looks like, and how hard its counterfeit problem is.
 
-The summary states counts, prevalence, label delays, and two bars: the oracle's PR-AUC (the best
-any model could do) and a logistic regression on the price and seller fields alone (what a model
-gets without the photos). Both are scored on the last 30% of the period against the experts'
-verdicts, the labels a real model is trained and judged on.
+The summary states counts (sales and price changes among them), prevalence, label delays, and
+two bars: the oracle's PR-AUC (the best any model could do) and a logistic regression on the
+price and seller fields alone (what a model gets without the photos). Both are scored on the
+last 30% of the period against the experts' verdicts, the labels a real model is trained and
+judged on.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Summary:
     buyers: int
     verdicts: int
     interactions: int
+    sales: int
+    price_changes: int
     prevalence: float
     label_prevalence: float
     label_delay_days_p50: float
@@ -103,6 +106,8 @@ def summarize(market: Marketplace) -> Summary:
         buyers=market.counts["buyers"],
         verdicts=len(labelled),
         interactions=market.counts["interactions"],
+        sales=market.counts.get("sales", 0),
+        price_changes=market.counts.get("price_changes", 0),
         prevalence=float(df["is_counterfeit"].mean()),
         label_prevalence=float(labelled["label"].mean()) if len(labelled) else float("nan"),
         label_delay_days_p50=float(delays.median()) if len(delays) else float("nan"),

@@ -16,6 +16,7 @@ import numpy as np
 
 from couturier.marketplace._catalog import CATEGORIES, Brand, Product, build_catalog
 from couturier.marketplace._config import SimulationConfig
+from couturier.marketplace._demand import HOUSE_TREND_SIGMA, Market
 from couturier.marketplace._scenarios import RING_FAKE_RATE, RING_SELLERS, SCENARIOS, Scenario
 
 __all__ = ["COUNTRIES", "World", "stream"]
@@ -44,6 +45,8 @@ STREAMS = {
             "interactions",
             "calibration",
             "ring_sellers",
+            "market",  # the houses' market trends (a world draw of its own: others stay put)
+            "demand",  # a listing's sale: when, at what price, to whom, its price cuts
         )
     )
 }
@@ -88,6 +91,8 @@ class World:
         self.brand_cumulative = np.cumsum(self.brand_popularity)
         self.brand_total = float(self.brand_popularity.sum())
         self.scenario: Scenario = SCENARIOS[config.scenario](config.scenario_start)
+        slopes = stream(config.seed, "market").normal(0.0, HOUSE_TREND_SIGMA, config.brands)
+        self.market = Market(config.start, slopes, self.brand_popularity, self.scenario)
         self.sellers = self._sellers(rng)
         self.buyers = self._buyers(rng)
         order = np.argsort(self.sellers.created_day[~self.sellers.ring], kind="stable")

@@ -12,6 +12,7 @@ and canary moves like the Open Inference Protocol routes (:class:`Followed`).
 from couturier.serving._app import Routing, create_app
 from couturier.serving._batching import Batcher, Batching, OverloadedError
 from couturier.serving._context import ServiceContext
+from couturier.serving._decisions import LatestDecisions
 from couturier.serving._follow import Followed, Follower, Served
 from couturier.serving._metrics import Metrics
 from couturier.serving._predictions import (
@@ -28,6 +29,7 @@ __all__ = [
     "Batching",
     "Followed",
     "Follower",
+    "LatestDecisions",
     "LoadedVersion",
     "Metrics",
     "ModelRepository",

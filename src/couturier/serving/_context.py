@@ -13,12 +13,13 @@ routes, and answer 503 until a champion exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from couturier.registry import ModelRegistry
+from couturier.serving._decisions import LatestDecisions
 from couturier.serving._follow import Followed
 from couturier.serving._metrics import Metrics
 from couturier.serving._predictions import PredictionLog, PredictionSink
@@ -95,6 +96,13 @@ class ServiceContext:
             return self.sinks(stream)
         folder = self.settings.paths.predictions / stream
         return PredictionLog(folder, fsync=self.settings.predictions_fsync)
+
+    def decisions(
+        self, stream: str, *, key: str, fields: Sequence[str] = ("decision", "at")
+    ) -> LatestDecisions:
+        """Another domain's newest answer per ``key`` in its prediction stream (see
+        :class:`LatestDecisions`): how one domain consumes another's decisions."""
+        return LatestDecisions(self.settings.paths.predictions / stream, key=key, fields=fields)
 
     def problems(self) -> dict[str, str]:
         """Why a followed model is not serving what the registry says, by model."""

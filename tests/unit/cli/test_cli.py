@@ -143,19 +143,19 @@ def test_features_apply_materialize_freshness_show(tmp_path: Path) -> None:
     again = runner.invoke(
         app, ["features", "materialize", "--end", "2026-02-01T00:00:00"], terminal_width=200
     )
-    assert again.output.count("up to date") == 6  # 3 views of each domain
+    assert again.output.count("up to date") == 10  # every view: 3 + 3 + 4 (pricing)
     fresh = runner.invoke(app, ["features", "freshness", "--json", "--domain", "authentication"])
     views = {row["view"]: row for row in json.loads(fresh.output)}
     assert set(views) == {"listing_features", "seller_stats", "product_stats"}
     assert views["seller_stats"]["materialized_until"].startswith("2026-02-01")
-    shown = runner.invoke(app, ["features", "show", "seller", "0"])
+    shown = runner.invoke(app, ["features", "show", "seller", "0", "--domain", "authentication"])
     assert json.loads(shown.output)["views"]["seller_stats"]["found"] is True
 
 
 def test_features_show_of_an_unknown_entity_names_the_known_ones() -> None:
     result = _couturier("features", "show", "shop", "1")
     assert result.returncode == 2
-    assert "buyer, buyer_brand, listing, product, seller" in result.stderr
+    assert "buyer, buyer_brand, house, listing, product, seller" in result.stderr
 
 
 def test_features_show_of_an_entity_two_domains_have_asks_which() -> None:
@@ -168,7 +168,7 @@ def test_reading_features_before_apply_says_to_apply(tmp_path: Path) -> None:
     import os
 
     env = {**os.environ, "COUTURIER_HOME": str(tmp_path / "empty")}
-    result = _couturier("features", "show", "seller", "1", env=env)
+    result = _couturier("features", "show", "seller", "1", "--domain", "authentication", env=env)
     assert result.returncode == 2
     assert "couturier features apply" in result.stderr
     assert "Traceback" not in result.stderr
@@ -184,6 +184,7 @@ def test_db_upgrade_creates_the_shared_schema_once() -> None:
         "promotion log": "created",
         "feature registry (authentication)": "ready",
         "feature registry (discovery)": "ready",
+        "feature registry (pricing)": "ready",
     }
     again = runner.invoke(app, ["db", "upgrade", "--json"])
     assert again.exit_code == 0, again.output

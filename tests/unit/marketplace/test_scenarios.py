@@ -1,17 +1,31 @@
 """Each drift scenario changes what it says, from its start day, and nothing else.
 
 Every pair below is the same seed with and without the scenario. Before the start day every
-table must match row for row; after it, only the columns the scenario names may differ.
+table must match row for row; after it, only the columns the scenario names may differ. A price
+shock moves the market itself, so for it "before" means by event time: a listing posted before
+the shock but sold after it sells differently, as it would.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from couturier.marketplace import Marketplace, SimulationConfig, simulate
 
 N, DAYS, START = 500, 20.0, 10.0
+SHOCK_DAYS, SHOCK_START = 90.0, 50.0
+CHUNKED = ("listings", "truth", "photos", "verdicts", "interactions", "sales", "price_changes")
+#: each table's event time, for the price shock's "before"
+EVENT_TIME = {
+    "listings": "listed_at",
+    "photos": "created_at",
+    "verdicts": "decided_at",
+    "interactions": "occurred_at",
+    "sales": "sold_at",
+    "price_changes": "changed_at",
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +47,35 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Marketplace]:
     return out
 
 
+@pytest.fixture(scope="module")
+def shock(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Marketplace]:
+    """A longer period for the price shock: sellers cut prices 30 to 45 days after listing, so
+    there are price changes before its start."""
+    root = tmp_path_factory.mktemp("shock")
+    out = {}
+    for name in ("none", "price_shock"):
+        cfg = SimulationConfig.of(
+            listings=600, days=SHOCK_DAYS, scenario=name, scenario_start_day=SHOCK_START, seed=11
+        )
+        out[name] = simulate(cfg, root / name, workers=1)
+    return out
+
+
 def _frames(m: Marketplace, table: str) -> pd.DataFrame:
     df = m.read(table)
-    key = {"photos": "photo_id", "verdicts": "verdict_id", "interactions": "interaction_id"}
+    key = {
+        "photos": "photo_id",
+        "verdicts": "verdict_id",
+        "interactions": "interaction_id",
+        "sales": "sale_id",
+        "price_changes": "change_id",
+    }
     return df.sort_values(key.get(table, "listing_id")).reset_index(drop=True)
 
 
 def _after(m: Marketplace) -> set[int]:
     listings = m.read("listings", ["listing_id", "listed_at"])
-    start = pd.Timestamp(m.config.start) + pd.Timedelta(days=START)
+    start = pd.Timestamp(m.config.start) + pd.Timedelta(days=m.config.scenario_start)
     return set(listings.loc[listings["listed_at"] >= start, "listing_id"])
 
 
@@ -54,7 +88,7 @@ def _diff_columns(base: pd.DataFrame, other: pd.DataFrame, rows: pd.Series) -> s
 def _same_before_start(runs: dict[str, Marketplace], name: str) -> None:
     base, other = runs["none"], runs[name]
     after = _after(base)
-    for table in ("listings", "truth", "photos", "verdicts", "interactions"):
+    for table in CHUNKED:
         a, b = _frames(base, table), _frames(other, table)
         a_pre = a[~a["listing_id"].isin(after)].reset_index(drop=True)
         b_pre = b[~b["listing_id"].isin(after)].reset_index(drop=True)
@@ -71,7 +105,7 @@ def test_nothing_changes_before_the_start_day(runs: dict[str, Marketplace], name
 
 def test_camera_change_changes_photos_only(runs: dict[str, Marketplace]) -> None:
     base, cam = runs["none"], runs["camera_change"]
-    for table in ("listings", "truth", "verdicts", "interactions"):
+    for table in ("listings", "truth", "verdicts", "interactions", "sales", "price_changes"):
         pd.testing.assert_frame_equal(_frames(base, table), _frames(cam, table))
     a, b = _frames(base, "photos"), _frames(cam, "photos")
     after = a["listing_id"].isin(_after(base))
@@ -114,7 +148,8 @@ def test_adaptive_counterfeiters_shrink_flaws_of_counterfeits_only(
     )
     assert (ta["is_counterfeit"] == tb["is_counterfeit"]).all()
     pd.testing.assert_frame_equal(_frames(base, "listings"), _frames(adapt, "listings"))
-    pd.testing.assert_frame_equal(_frames(base, "verdicts"), _frames(adapt, "verdicts"))
+    for table in ("verdicts", "interactions", "sales", "price_changes"):
+        pd.testing.assert_frame_equal(_frames(base, table), _frames(adapt, table))
     fakes = set(ta.loc[ta["is_counterfeit"], "listing_id"])
     pa_, pb = _frames(base, "photos"), _frames(adapt, "photos")
     assert _diff_columns(pa_, pb, ~pa_["listing_id"].isin(fakes)) == set()
@@ -155,3 +190,52 @@ def test_seasonal_shift_moves_the_category_mix_only(runs: dict[str, Marketplace]
     ta, tb = _frames(base, "truth"), _frames(season, "truth")
     assert ta["is_counterfeit"].equals(tb["is_counterfeit"])
     assert ta["seller_propensity"].equals(tb["seller_propensity"])
+
+
+def test_price_shock_changes_nothing_before_its_start(shock: dict[str, Marketplace]) -> None:
+    base, shocked = shock["none"], shock["price_shock"]
+    start = pd.Timestamp(base.config.start) + pd.Timedelta(days=SHOCK_START)
+    for table, column in EVENT_TIME.items():
+        a, b = _frames(base, table), _frames(shocked, table)
+        a_pre = a[a[column] < start].reset_index(drop=True)
+        b_pre = b[b[column] < start].reset_index(drop=True)
+        assert len(a_pre) > 0, table
+        pd.testing.assert_frame_equal(a_pre, b_pre, obj=f"price_shock:{table} before the start")
+    # listings posted before the start: all that is known of them at listing time is the same;
+    # only their future demand (whose window crosses the start) may differ, and only house 0's
+    ta, tb = _frames(base, "truth"), _frames(shocked, "truth")
+    brand = _frames(base, "listings")["brand_id"]
+    pre = ~ta["listing_id"].isin(_after(base))
+    future = {"demand_7d", "demand_30d", "oracle_price"}
+    assert _diff_columns(ta, tb, pre) <= future
+    assert _diff_columns(ta, tb, pre & (brand != 0)) == set()
+
+
+def test_price_shock_lowers_one_house_value_by_a_fifth_and_touches_no_other(
+    shock: dict[str, Marketplace],
+) -> None:
+    base, shocked = shock["none"], shock["price_shock"]
+    la, lb = _frames(base, "listings"), _frames(shocked, "listings")
+    ta, tb = _frames(base, "truth"), _frames(shocked, "truth")
+    after = la["listing_id"].isin(_after(base))
+    hit = after & (la["brand_id"] == 0)
+    assert hit.sum() > 20
+    ratio = tb.loc[hit, "market_value"] / ta.loc[hit, "market_value"]
+    np.testing.assert_allclose(ratio, 0.8, rtol=1e-12)
+    assert 0.75 < (lb.loc[hit, "asking_price"] / la.loc[hit, "asking_price"]).median() < 0.85
+    # pre-start listings of house 0 still unsold at the start now sell slower
+    crossing = ~after & (la["brand_id"] == 0)
+    assert (tb.loc[crossing, "demand_30d"] <= ta.loc[crossing, "demand_30d"] + 1e-12).all()
+    assert (tb.loc[crossing, "demand_30d"] < ta.loc[crossing, "demand_30d"]).any()
+    # the shock moves prices and sales, not what the items are or what the experts say
+    for table in ("photos", "verdicts"):
+        pd.testing.assert_frame_equal(_frames(base, table), _frames(shocked, table))
+    # every other house: every table the same, row for row
+    others = set(la.loc[la["brand_id"] != 0, "listing_id"])
+    for table in CHUNKED:
+        a, b = _frames(base, table), _frames(shocked, table)
+        pd.testing.assert_frame_equal(
+            a[a["listing_id"].isin(others)].reset_index(drop=True),
+            b[b["listing_id"].isin(others)].reset_index(drop=True),
+            obj=f"price_shock:{table} of other houses",
+        )

@@ -24,7 +24,7 @@ from couturier.marketplace import (
 )
 from couturier.marketplace._summary import summarize
 
-CHUNKED = ("listings", "truth", "photos", "verdicts", "interactions")
+CHUNKED = ("listings", "truth", "photos", "verdicts", "interactions", "sales", "price_changes")
 
 
 def _tables(m: Marketplace) -> dict[str, pa.Table]:
@@ -39,9 +39,12 @@ def test_same_seed_same_bytes_whatever_the_chunking_or_workers(tmp_path: Path) -
         SimulationConfig.of(listings=240, chunk_size=70, seed=3), tmp_path / "b", workers=2
     )
     ta, tb = _tables(a), _tables(b)
+    assert set(CHUNKED) <= set(TABLES)
     for name in TABLES:
+        assert ta[name].num_rows > 0, name
         assert ta[name].equals(tb[name]), name
     assert len(b.parts("listings")) == 4
+    assert len(b.parts("sales")) == len(b.parts("price_changes")) == 4
 
 
 def test_another_seed_gives_another_world(tmp_path: Path) -> None:

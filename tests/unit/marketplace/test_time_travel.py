@@ -18,11 +18,18 @@ def test_a_view_holds_only_what_had_arrived(market: Marketplace) -> None:
         ("verdicts", "created_at"),
         ("photos", "created_at"),
         ("interactions", "created_at"),
+        ("sales", "created_at"),
     ):
         full = market.read(table, columns=[column])
         part = seen.read(table, columns=[column])
         assert 0 < len(part) < len(full), table
         assert (part[column] <= when).all() and (full[column] <= when).sum() == len(part)
+    # sellers cut prices 30 days after listing at the earliest: none known on day 30 yet
+    later = market.config.start + timedelta(days=60)
+    cuts = market.read("price_changes", ["changed_at", "created_at"])
+    known = market.at(later).read("price_changes", ["created_at"])
+    assert len(seen.read("price_changes")) == 0
+    assert 0 < len(known) == (cuts["created_at"] <= later).sum() < len(cuts)
     listed = set(seen.read("listings", columns=["listing_id"])["listing_id"])
     truth = seen.read("truth", columns=["is_counterfeit"])
     assert len(truth) == len(listed)

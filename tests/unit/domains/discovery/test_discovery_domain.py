@@ -48,7 +48,9 @@ def served(market: Marketplace, tmp_path_factory: pytest.TempPathFactory) -> Ite
     repo = FeatureRepo(domain.features, settings)
     repo.write_sources(market)
     repo.apply()
-    materialize(repo)
+    # the store as of the last listing, the recipe's "now": the simulator also writes what
+    # happens after its period (most items sell within weeks), which a server then would know
+    materialize(repo, end=_last_listing(market).to_pydatetime())
     registry = ModelRegistry(settings)
     report = domain.recipe(market, repo, registry)
     app = create_app(
@@ -120,8 +122,14 @@ def test_an_unknown_listing_gets_a_cold_start_answer(served: Served) -> None:
     assert got.json()["results"]
 
 
+def _last_listing(market: Marketplace) -> pd.Timestamp:
+    return pd.Timestamp(market.read("listings", ["created_at"])["created_at"].max())
+
+
 def test_recommendations_for_a_known_and_an_unknown_buyer(served: Served) -> None:
-    inter = served.market.read("interactions", ["buyer_id", "listing_id", "kind"])
+    inter = served.market.at(_last_listing(served.market).to_pydatetime()).read(
+        "interactions", ["buyer_id", "listing_id", "kind"]
+    )
     buyer = int(inter["buyer_id"].value_counts().index[0])
     got = requests.get(f"{served.url}/v1/recommendations/{buyer}", timeout=30)
     assert got.status_code == 200, got.text
@@ -161,7 +169,7 @@ def test_the_ranker_sees_the_same_inputs_offline_and_online(served: Served) -> N
     cands = model.candidates
     buyer = int(cands.buyer_ids[len(cands.buyer_ids) // 2])
     frame = cands.for_buyer(buyer).assign(buyer_id=buyer)
-    now = pd.Timestamp.now(tz="UTC")
+    now = _last_listing(served.market)  # the time the online store was materialized to
     offline = ranker_matrix(store_features(served.repo, frame, now, cands.reference_s))
     rows = [
         {"buyer_id": buyer, "listing_id": int(lid), "buyer_brand": int(bb)}

@@ -1,0 +1,283 @@
+"""The pricing recipe, one function a pipeline calls daily: examples from the feature store,
+the market-value and sale-probability models, the holdout, the gate, the report.
+
+>>> fit = fit_pricing(market, repo)                   # doctest: +SKIP
+>>> fit.metrics["coverage"], fit.metrics["mdape"]     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from couturier.domain import RecipeReport
+from couturier.domains.pricing import _data
+from couturier.domains.pricing._design import frame_matrix
+from couturier.domains.pricing._evaluate import (
+    ValueScores,
+    baseline_prices,
+    coverage_table,
+    segment_columns,
+)
+from couturier.domains.pricing._pricer import MODEL_NAME, Pricer, PricingParams
+from couturier.domains.pricing._train import (
+    PricingConfig,
+    fit_market_value,
+    fit_sale_model,
+)
+from couturier.errors import CouturierError
+from couturier.evaluation import Evaluation, expected_calibration_error
+from couturier.features import FeatureRepo
+from couturier.marketplace import Marketplace, expected_revenue
+from couturier.registry import GatePolicy, ModelPackage, ModelRegistry, RegisteredVersion
+
+__all__ = ["EXPERIMENT", "POLICY", "PricingFit", "fit_pricing", "run_recipe", "score_holdout"]
+
+EXPERIMENT = "pricing"
+#: the gate: the median's error may not grow against the champion on the same holdout (any
+#: category, house, price band or condition with 100+ sales may lose at most 0.02), and the
+#: 30-day sale probability is calibrated
+POLICY = GatePolicy(
+    metric="neg_mdape",
+    min_improvement=0.0,
+    max_slice_regression=0.02,
+    min_slice_size=100,
+    max_ece=0.05,
+    latency_budget_ms=5.0,
+)
+MIN_COVERAGE = 0.85
+_CATEGORY = {"bag": 0, "small_leather_goods": 1, "shoes": 2, "watch": 3, "scarf": 4}
+
+
+@dataclass
+class Inputs:
+    """The frame's model inputs, computed once."""
+
+    x: np.ndarray
+    index: np.ndarray
+    log_ref: np.ndarray
+    category: np.ndarray
+
+    def take(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.x[mask], self.index[mask], self.log_ref[mask], self.category[mask]
+
+
+@dataclass
+class PricingFit:
+    data: _data.PricingData
+    pricer: Pricer
+    package: ModelPackage
+    evaluation: Evaluation
+    scores: ValueScores
+    metrics: dict[str, float]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _inputs(frame: pd.DataFrame, default_index: float) -> Inputs:
+    x, m = frame_matrix(frame, default_index)
+    ref = frame["reference_price"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ref = np.log(ref)
+    return Inputs(x, m, log_ref, frame["category"].map(_CATEGORY).to_numpy(np.int64))
+
+
+def fit_pricing(
+    market: Marketplace, repo: FeatureRepo, config: PricingConfig | None = None
+) -> PricingFit:
+    """Examples, both models, the served ONNX pricer, and its holdout scores."""
+    config = config or PricingConfig()
+    started = time.perf_counter()
+    data = _data.load(market, repo, config.split)
+    f = data.frame
+    known = f["reference_price"].notna().to_numpy()
+    train = data.part("train").to_numpy() & known
+    calibration = data.part("calibration").to_numpy() & known
+    default_index = float(np.nanmedian(_inputs(f[train], 0.0).index))
+    inp = _inputs(f, default_index)
+    value = data.value_examples.to_numpy()
+    sale = data.sale_examples.to_numpy()
+    y_value = np.log(f["sale_price"].to_numpy(float)) - inp.log_ref - inp.index
+    rel_ask = np.log(f["asking_price"].to_numpy(float)) - inp.log_ref - inp.index
+
+    tr, cal = value & train, value & calibration
+    fitted = fit_market_value(
+        inp.x[tr], y_value[tr], inp.x[cal], y_value[cal], inp.category[cal], config
+    )
+    for h in config.horizons:
+        tr, cal = sale & train, sale & calibration
+        labels = f[f"sold_{h}d"].to_numpy()
+        windows = [(inp.x[w], rel_ask[w], labels[w]) for w in (tr, cal)]
+        fit_sale_model(windows[0], windows[1], h, fitted, config)
+    fallback = f[known].groupby(["brand_id", "category"])["reference_price"].median()
+    params = PricingParams(
+        confidence=config.confidence,
+        horizons=list(config.horizons),
+        offsets=fitted.offsets,
+        sale={str(h): v for h, v in fitted.sale_params.items()},
+        default_index=default_index,
+        houses=sorted(int(b) for b in f["brand_id"].unique()),
+        categories=sorted(str(c) for c in f["category"].unique()),
+        reference_fallback={
+            f"{int(key[0])}:{_CATEGORY[str(key[1])]}": float(v)
+            for key, v in fallback.items()
+            if isinstance(key, tuple)
+        },
+    )
+    pricer, package = Pricer.from_fitted(fitted, params, inp.x[value & train][:64])
+    fit_s = time.perf_counter() - started
+    evaluation, scores, metrics, details = score_holdout(pricer, data, inp)
+    details["seconds"] = {"fit": round(fit_s, 1), "total": round(time.perf_counter() - started, 1)}
+    details["examples"] = {
+        "value_train": int((value & train).sum()),
+        "value_calibration": int((value & calibration).sum()),
+        "value_holdout": len(scores.sale),
+        "sale_train": int((sale & train).sum()),
+    }
+    return PricingFit(data, pricer, package, evaluation, scores, metrics, details)
+
+
+def score_holdout(
+    pricer: Pricer, data: _data.PricingData, inp: Inputs | None = None
+) -> tuple[Evaluation, ValueScores, dict[str, float], dict[str, Any]]:
+    """``pricer`` on ``data``'s holdout: what the gate, the report and the benchmark read."""
+    f = data.frame
+    inp = inp or _inputs(f, pricer.params.default_index)
+    known = f["reference_price"].notna().to_numpy()
+    hold = data.part("holdout").to_numpy() & known
+    before = ~data.part("holdout").to_numpy() & known
+    value = data.value_examples.to_numpy()
+    v = value & hold
+    lower, median, upper = pricer.market_value(*inp.take(v))
+    scores = ValueScores(
+        sale=f.loc[v, "sale_price"].to_numpy(float),
+        lower=lower,
+        median=median,
+        upper=upper,
+        baseline=baseline_prices(f[value & before], f[v]),
+        segments=segment_columns(f[v]),
+    )
+    metrics = scores.metrics()
+    s = data.sale_examples.to_numpy() & hold
+    rel_ask = np.log(f["asking_price"].to_numpy(float)) - inp.log_ref - inp.index
+    for h in pricer.params.horizons:
+        p = pricer.sale_probability(inp.x[s], rel_ask[s], h)
+        y = f.loc[s, f"sold_{h}d"].to_numpy()
+        metrics[f"sale_{h}d_ece"] = expected_calibration_error(y, p)
+        metrics[f"sale_{h}d_rate"] = float(y.mean())
+    metrics["ece"] = metrics["sale_30d_ece"]
+    details: dict[str, Any] = {"coverage_by_segment": coverage_table(scores).to_dict("records")}
+    weeks = f.loc[v, "listed_at"].dt.tz_convert(None).dt.to_period("W").astype(str).to_numpy()
+    details["coverage_by_week"] = (
+        pd.Series(scores.covered).groupby(weeks).agg(["mean", "size"]).reset_index().values.tolist()
+    )
+    if data.has_truth:
+        metrics.update(_revenue(pricer, f, inp, hold))
+        # the bar: the true market value times the training window's typical sale / value
+        k = float(
+            (f.loc[value & before, "sale_price"] / f.loc[value & before, "market_value"]).median()
+        )
+        oracle = k * f.loc[v, "market_value"].to_numpy(float)
+        metrics["oracle_mdape"] = float(np.median(np.abs(oracle - scores.sale) / scores.sale))
+    evaluation = Evaluation(overall=metrics, slices=scores.slices(), holdout=_holdout_id(data))
+    return evaluation, scores, metrics, details
+
+
+def _revenue(pricer: Pricer, f: pd.DataFrame, inp: Inputs, hold: np.ndarray) -> dict[str, float]:
+    """Expected revenue (the simulator's true demand curve) at the suggested price, at the
+    seller's own price and at the oracle price, over the holdout's listings."""
+    h = hold & f["market_value"].notna().to_numpy()
+    suggested = pricer.suggest(*inp.take(h), 30)
+    value, demand = f.loc[h, "market_value"].to_numpy(), f.loc[h, "demand_30d"].to_numpy()
+    at_suggested = expected_revenue(suggested.price, value, demand)
+    at_oracle = expected_revenue(f.loc[h, "oracle_price"].to_numpy(), value, demand)
+    at_asking = expected_revenue(f.loc[h, "asking_price"].to_numpy(), value, demand)
+    return {
+        "revenue_vs_oracle": float(np.mean(at_suggested / at_oracle)),
+        "revenue_vs_oracle_total": float(at_suggested.sum() / at_oracle.sum()),
+        "asking_revenue_vs_oracle": float(np.mean(at_asking / at_oracle)),
+    }
+
+
+def _holdout_id(data: _data.PricingData) -> str:
+    return f"pricing holdout from {data.bounds[1]:%Y-%m-%dT%H:%M} to {data.cutoff:%Y-%m-%d}"
+
+
+def withheld(metrics: dict[str, float]) -> str | None:
+    """Why a version that passed the gate must still not become champion by itself."""
+    if metrics["coverage"] < MIN_COVERAGE:
+        return (
+            f"interval coverage {metrics['coverage']:.3f} on the holdout is below "
+            f"{MIN_COVERAGE}; promote it by hand only knowingly"
+        )
+    if metrics["mdape"] >= metrics["baseline_mdape"]:
+        return (
+            f"median error {metrics['mdape']:.3f} does not beat the house x product x condition "
+            f"median's {metrics['baseline_mdape']:.3f}"
+        )
+    return None
+
+
+def _champion_evaluation(
+    registry: ModelRegistry, fit: PricingFit
+) -> tuple[int | None, Evaluation | None]:
+    champion = registry.alias_version(MODEL_NAME, "champion")
+    if champion is None:
+        return None, None
+    try:
+        old = Pricer.from_registry(registry, champion)
+    except (CouturierError, KeyError, ValueError):
+        return champion, None  # an unreadable champion is not judged against, and says so
+    evaluation, *_ = score_holdout(old, fit.data)
+    return champion, evaluation
+
+
+def run_recipe(
+    market: Marketplace,
+    repo: FeatureRepo,
+    registry: ModelRegistry,
+    *,
+    config: PricingConfig | None = None,
+) -> RecipeReport:
+    """Fit, judge and register ``pricing``; the first version that passes becomes champion."""
+    from couturier.domains.pricing._report import write_report
+
+    fit = fit_pricing(market, repo, config)
+    champion, champion_eval = _champion_evaluation(registry, fit)
+    lineage = {
+        "simulator_seed": market.config.seed,
+        "simulator_scenario": market.config.scenario,
+        **fit.data.training_set.lineage,
+    }
+    reason = withheld(fit.metrics)
+    with registry.start_run(EXPERIMENT, MODEL_NAME, lineage=lineage) as run:
+        run.log_evaluation(fit.evaluation)
+        registered: RegisteredVersion = registry.register(
+            fit.package, fit.evaluation, run=run, policy=POLICY, champion_evaluation=champion_eval
+        )
+    if champion is None and registered.verdict.passed and reason is None:
+        registry.promote(
+            MODEL_NAME, registered.version, "champion", actor="pipeline", reason="first version"
+        )
+    report = write_report(fit, version=registered.version, folder=repo.settings.paths.reports)
+    headline = ("coverage", "segment_coverage_min", "mdape", "baseline_mdape", "ece")
+    metrics = {k: fit.metrics[k] for k in headline}
+    if "revenue_vs_oracle" in fit.metrics:
+        metrics["revenue_vs_oracle"] = fit.metrics["revenue_vs_oracle"]
+    return RecipeReport(
+        model=MODEL_NAME,
+        version=registered.version,
+        gate_passed=registered.verdict.passed,
+        champion=registry.alias_version(MODEL_NAME, "champion"),
+        metrics=metrics,
+        lineage=lineage,
+        details={
+            **fit.details,
+            "metrics": fit.metrics,
+            "report": str(report),
+            "champion_withheld": reason,
+        },
+    )
