@@ -2,7 +2,7 @@
 oracle price, serving latency, and recovery from a price shock.
 
     python benchmarks/pricing.py --out benchmarks/results/pricing.json
-        [--only quality,serving,shock] [--listings 20000] [--shock-listings 8000] [--seconds 10]
+        [--only quality,serving,shock] [--listings 20000] [--shock-listings 20000] [--seconds 10]
 
 * ``quality``: the pricing recipe (features written, registered and materialized; the models;
   the gate) on a simulated marketplace of ``--listings`` listings over the default 120 days,
@@ -246,15 +246,29 @@ def shock(home: Path, listings: int) -> dict[str, Any]:
             }
         )
         print(json.dumps(days[-1]), flush=True)
+    assert frozen is not None
+    before, n_before = _house_coverage(frozen, scored, shock_at - pd.Timedelta(days=8))
     full.close()
     after = [r for r in days if r["day"] >= 0]
     recovered = next((r["day"] for r in after if r["coverage_retrained"] >= RECOVERED), None)
+    week = [r for r in after if r["day"] < 7]
+    sales = sum(r["sales"] for r in week)
+
+    def pooled(key: str) -> float:
+        return round(sum(r[key] * r["sales"] for r in week) / max(sales, 1), 3)
+
     return {
         "listings": listings,
         "house": SHOCK_HOUSE,
         "shock_day": config.scenario_start,
         "recovery_days": recovered,
         "target": f"coverage >= {RECOVERED} of the house's next-7-day sales",
+        "coverage_before_shock": {"coverage": round(before, 3), "sales": n_before},
+        "first_week": {
+            "retrained": pooled("coverage_retrained"),
+            "not_retrained": pooled("coverage_not_retrained"),
+            "sales": sales,
+        },
         "days": days,
     }
 
@@ -264,7 +278,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", default="quality,serving,shock")
     parser.add_argument("--listings", type=int, default=20_000)
-    parser.add_argument("--shock-listings", type=int, default=8_000)
+    parser.add_argument("--shock-listings", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     only = set(args.only.split(","))

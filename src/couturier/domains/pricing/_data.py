@@ -4,7 +4,9 @@ Two kinds of example come out of one frame:
 
 * **market value**: listings that sold within :data:`VALUE_WINDOW_DAYS` of being listed, and
   are at least that old at the cut-off (so a listing still waiting is not mistaken for one that
-  never sells); the target is the sale price.
+  never sells); the target is the sale price. Sellers cut prices only after 30 days, so this is
+  the price such items sell at within a month, the suggestion's own horizon; a longer window
+  would add the cut prices of slow sellers and keep the newest month out of training.
 * **sale within H days**: listings at least ``H`` days old at the cut-off (30 for both
   horizons, so the two share one set); the label is whether it sold within ``H`` days. Sellers
   reprice only after 30 days, so the label is a sale at the listed price.
@@ -26,7 +28,7 @@ from couturier.marketplace import Marketplace
 
 __all__ = ["MATURE_DAYS", "VALUE_WINDOW_DAYS", "PricingData", "load"]
 
-VALUE_WINDOW_DAYS = 60
+VALUE_WINDOW_DAYS = 30
 MATURE_DAYS = 30
 _LISTING_COLUMNS = [
     "listing_id",
