@@ -2,7 +2,7 @@
 oracle price, serving latency, and recovery from a price shock.
 
     python benchmarks/pricing.py --out benchmarks/results/pricing.json
-        [--only quality,serving,shock] [--listings 20000] [--shock-listings 20000] [--seconds 10]
+        [--only quality,serving,shock] [--listings 20000] [--shock-listings 50000] [--seconds 10]
 
 * ``quality``: the pricing recipe (features written, registered and materialized; the models;
   the gate) on a simulated marketplace of ``--listings`` listings over the default 120 days,
@@ -95,6 +95,7 @@ def quality(home: Path, listings: int) -> dict[str, Any]:
         "mdape": m["mdape"],
         "baseline_mdape": m["baseline_mdape"],
         "mdape_vs_baseline": m["mdape"] / m["baseline_mdape"],
+        "oracle_mdape": m["oracle_mdape"],
         "sale_probability_ece": m["sale_30d_ece"],
         "sale_probability_ece_7d": m["sale_7d_ece"],
         "revenue_vs_oracle": m["revenue_vs_oracle"],
@@ -278,7 +279,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", default="quality,serving,shock")
     parser.add_argument("--listings", type=int, default=20_000)
-    parser.add_argument("--shock-listings", type=int, default=20_000)
+    parser.add_argument("--shock-listings", type=int, default=50_000)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -295,6 +296,7 @@ def main() -> None:
                         "segment_coverage_min",
                         "mdape",
                         "baseline_mdape",
+                        "oracle_mdape",
                         "sale_probability_ece",
                         "revenue_vs_oracle",
                     )
