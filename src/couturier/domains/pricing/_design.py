@@ -1,12 +1,12 @@
 """The models' inputs: one function from feature rows to matrices, for training and serving.
 
 Prices are modelled relative to the house's market: the *market index* ``m`` is the mean
-``log(asking price / reference price)`` of the house's listings over the last 7 days (sellers
-price against what they see, so it moves first), else over 30 days, else the house's sale-price
-index, else the training set's median. The market-value models predict
-``log(sale price / reference price) - m``; the sale-probability models read the candidate
-price as ``log(price / reference price) - m``. A market that moves (a house's prices drop 20%)
-moves ``m`` within days, before any retraining.
+``log(asking price / reference price)`` of the house's listings over the last 3 days when
+there were 15 or more (sellers price against what they see, so it moves first), else over 7
+days, else over 30, else the house's sale-price index, else the training set's median. The
+market-value models predict ``log(sale price / reference price) - m``; the sale-probability
+models read the candidate price as ``log(price / reference price) - m``. A market that moves
+(a house's prices drop 20%) moves ``m`` within days, before any retraining.
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ MARKET_INPUTS = [
     "prior_sales",
 ]
 INPUTS = [*LISTING_INPUTS, *MARKET_INPUTS]
-_INDEX_ORDER = ("house_ask_index_7d", "house_ask_index_30d", "house_sale_index_30d")
+_INDEX_ORDER = (
+    "house_ask_index_3d",
+    "house_ask_index_7d",
+    "house_ask_index_30d",
+    "house_sale_index_30d",
+)
 _RELATIVE = {
     "product_ask_rel_30d": "product_ask_index_30d",
     "product_sale_rel_90d": "product_sale_index_90d",

@@ -8,8 +8,8 @@ about a listing; the other keys (product, house, seller) come with it:
 * ``product_market`` (product): the product line's reference price and how its sales and
   asking prices have run, as known at each day's start;
 * ``house_market`` (house): the house's market as known at each day's start: its recent
-  asking-price index (sellers price against the market, so this moves first), its sale-price
-  index, volume and sell-through;
+  asking-price index over 3, 7 and 30 days (sellers price against the market, so this moves
+  first), its sale-price index, volume and sell-through;
 * ``seller_profile`` (seller): the seller's rating, prior sales and account creation.
 
 Price indices are means of ``log(price / reference price)``. Every figure counts only what had
@@ -56,6 +56,8 @@ INCLUDED = {
 }
 #: an index over fewer events than this is missing (NaN), not a guess
 MIN_INDEX_EVENTS = 5
+#: the 3-day asking index, the fastest to follow a market that moves, needs this many listings
+MIN_FAST_INDEX_EVENTS = 15
 _DAY_NS = 86_400 * 10**9
 
 
@@ -154,9 +156,9 @@ def _last(cum: np.ndarray, days: int) -> np.ndarray:
     return window
 
 
-def _mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _mean(sums: np.ndarray, counts: np.ndarray, minimum: int = MIN_INDEX_EVENTS) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts >= MIN_INDEX_EVENTS, sums / np.maximum(counts, 1), np.nan)
+        return np.where(counts >= minimum, sums / np.maximum(counts, 1), np.nan)
 
 
 def _market_events(src: SourceData) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -239,6 +241,7 @@ def _house_market(src: SourceData) -> pd.DataFrame:
         "brand_id",
         grid,
         {
+            "house_ask_index_3d": _mean(_last(ask_sum, 3), _last(ask_n, 3), MIN_FAST_INDEX_EVENTS),
             "house_ask_index_7d": _mean(_last(ask_sum, 7), _last(ask_n, 7)),
             "house_ask_index_30d": _mean(_last(ask_sum, 30), listed30),
             "house_sale_index_30d": _mean(_last(sale_sum, 30), sold30),
@@ -304,6 +307,7 @@ FEATURES = FeatureSet(
             compute=_house_market,
             description="the house's price indices, volume and sell-through",
             fields=(
+                FeatureField("house_ask_index_3d", "float64"),
                 FeatureField("house_ask_index_7d", "float64"),
                 FeatureField("house_ask_index_30d", "float64"),
                 FeatureField("house_sale_index_30d", "float64"),
