@@ -24,9 +24,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's ALS wants a one
 import numpy as np
 
 from _results import write_result  # beside this script, on sys.path when it runs
+from _server import couturier_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -119,13 +118,7 @@ def retrain(home: Path, listings: int) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ms(value: str) -> float:
+def wrk_ms(value: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
@@ -136,8 +129,8 @@ def _wrk(url: str, paths: list[str], seconds: int, work: Path) -> dict[str, Any]
     command = ["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", "-s", str(script), url]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = wrk_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": round(rps, 1),
@@ -164,45 +157,18 @@ def _requests(home: Path) -> dict[str, list[str]]:
 
 
 def serving(home: Path, seconds: int) -> dict[str, Any]:
-    port = _free_port()
-    env = {**os.environ, "COUTURIER_HOME": str(home)}
-    log = (home / "serve.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "couturier"), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import requests
-
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"the server did not become ready; see {home / 'serve.log'}")
-            time.sleep(1)
-        result: dict[str, Any] = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            for route, paths in _requests(home).items():
-                _wrk(url, paths, 2, Path(tmp))  # warm-up
-                result[route] = _wrk(url, paths, seconds, Path(tmp))
-        return {
-            "search_p99_ms": result["search"]["p99_ms"],
-            "similar_p99_ms": result["similar"]["p99_ms"],
-            "recs_p99_ms": result["recommendations"]["p99_ms"],
-            "routes": result,
-            "load": "wrk -t1 -c1: single requests, one after another",
-        }
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
+    result: dict[str, Any] = {}
+    with couturier_server(home) as url, tempfile.TemporaryDirectory() as tmp:
+        for route, paths in _requests(home).items():
+            _wrk(url, paths, 2, Path(tmp))  # warm-up
+            result[route] = _wrk(url, paths, seconds, Path(tmp))
+    return {
+        "search_p99_ms": result["search"]["p99_ms"],
+        "similar_p99_ms": result["similar"]["p99_ms"],
+        "recs_p99_ms": result["recommendations"]["p99_ms"],
+        "routes": result,
+        "load": "wrk -t1 -c1: single requests, one after another",
+    }
 
 
 def main() -> None:

@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from _results import write_result  # beside this script, on sys.path when it runs
+from _server import couturier_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOCK_HOUSE = 0
@@ -111,12 +109,6 @@ def quality(home: Path, listings: int) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _bodies(home: Path) -> list[str]:
     from couturier.marketplace import Marketplace
 
@@ -134,7 +126,7 @@ def _bodies(home: Path) -> list[str]:
 
 
 def _wrk(url: str, bodies: list[str], seconds: int, connections: int, work: Path) -> dict[str, Any]:
-    from discovery import _ms  # the same wrk output parsing as the discovery benchmark
+    from discovery import wrk_ms  # the same wrk output parsing as the discovery benchmark
 
     script = work / "bodies.lua"
     script.write_text(WRK_BODIES.format(bodies=", ".join(json.dumps(b) for b in bodies)))
@@ -153,62 +145,35 @@ def _wrk(url: str, bodies: list[str], seconds: int, connections: int, work: Path
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": round(rps, 1),
-        "p50_ms": round(_ms(re.search(r"\s50%\s+(\S+)", out).group(1)), 3),  # type: ignore[union-attr]
-        "p99_ms": round(_ms(re.search(r"\s99%\s+(\S+)", out).group(1)), 3),  # type: ignore[union-attr]
+        "p50_ms": round(wrk_ms(re.search(r"\s50%\s+(\S+)", out).group(1)), 3),  # type: ignore[union-attr]
+        "p99_ms": round(wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1)), 3),  # type: ignore[union-attr]
         "non_2xx": int(errors.group(1)) if errors else 0,
     }
 
 
 def serving(home: Path, seconds: int) -> dict[str, Any]:
-    import requests
-
-    port = _free_port()
-    env = {**os.environ, "COUTURIER_HOME": str(home)}
-    log = (home / "serve.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "couturier"), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"the server did not become ready; see {home / 'serve.log'}")
-            time.sleep(1)
-        bodies = _bodies(home)
+    bodies = _bodies(home)
+    with couturier_server(home) as url, tempfile.TemporaryDirectory() as tmp:
         route = f"{url}/v1/price-suggestion"
-        with tempfile.TemporaryDirectory() as tmp:
-            _wrk(route, bodies, 2, 1, Path(tmp))  # warm-up
-            single = _wrk(route, bodies, seconds, 1, Path(tmp))
-            loaded = _wrk(route, bodies, seconds, 8, Path(tmp))
-        return {
-            "serving_p99_ms": single["p99_ms"],
-            "single": {**single, "load": "wrk -t1 -c1: single requests, one after another"},
-            "eight_connections": {**loaded, "load": "wrk -t1 -c8"},
-        }
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
+        _wrk(route, bodies, 2, 1, Path(tmp))  # warm-up
+        single = _wrk(route, bodies, seconds, 1, Path(tmp))
+        loaded = _wrk(route, bodies, seconds, 8, Path(tmp))
+    return {
+        "serving_p99_ms": single["p99_ms"],
+        "single": {**single, "load": "wrk -t1 -c1: single requests, one after another"},
+        "eight_connections": {**loaded, "load": "wrk -t1 -c8"},
+    }
 
 
 def _house_coverage(pricer: Any, data: Any, start: pd.Timestamp) -> tuple[float, int]:
     """Coverage of the shocked house's sales among listings of [start, start + 7 days)."""
-    from couturier.domains.pricing._recipe import _inputs
+    from couturier.domains.pricing._recipe import model_inputs
 
     f = data.frame
     window = (f["listed_at"] >= start) & (f["listed_at"] < start + pd.Timedelta(days=7))
     mask = (data.value_examples & window & (f["brand_id"] == SHOCK_HOUSE)).to_numpy()
     mask &= f["reference_price"].notna().to_numpy()
-    inp = _inputs(f, pricer.params.default_index)
+    inp = model_inputs(f, pricer.params.default_index)
     lower, _, upper = pricer.market_value(*inp.take(mask))
     sale = f.loc[mask, "sale_price"].to_numpy(float)
     return float(np.mean((sale >= lower) & (sale <= upper))), int(mask.sum())

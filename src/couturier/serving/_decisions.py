@@ -6,15 +6,17 @@ judged counterfeit, from the records ``/v1/authenticate`` appended. Every replic
 appends to the same daily files (``O_APPEND``), so a reader that follows the files sees what
 every replica decided.
 
-Each :meth:`LatestDecisions.get` catches up first: one ``stat`` of the folder (a new day's file
-changes it) and one of each file, then only the bytes appended since the last call, up to the
-last complete line. Only ``fields`` of each record are kept, the newest per key.
+Each :meth:`LatestDecisions.get` catches up first: a ``stat`` of the folder and of the newest
+two files, then only the bytes appended since the last call, up to the last complete line.
+Only ``fields`` of each record are kept, the newest per key; a key that is not an integer or a
+string is skipped.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,44 +30,63 @@ class LatestDecisions:
     >>> board = LatestDecisions(folder, key="listing_id", fields=("decision",))  # doctest: +SKIP
     >>> board.get(17)                                        # doctest: +SKIP
     {'decision': 'counterfeit'}
+
+    The folder is listed again when its modification time changes or ``relist_s`` has passed
+    (a directory's mtime may not change within one clock tick), so a new day's file is found
+    within ``relist_s`` at worst. Files older than the newest two are read to their end once and
+    then left: the log appends to the current day's file only. The first call reads the whole
+    history; :meth:`catch_up` does it ahead (when a service mounts), off the request path.
     """
 
-    def __init__(self, folder: str | Path, *, key: str, fields: Sequence[str]) -> None:
+    def __init__(
+        self, folder: str | Path, *, key: str, fields: Sequence[str], relist_s: float = 1.0
+    ) -> None:
         self.folder = Path(folder)
-        self.key, self.fields = key, tuple(fields)
-        self._latest: dict[Any, dict[str, Any]] = {}
+        self.key, self.fields, self.relist_s = key, tuple(fields), relist_s
+        self._latest: dict[int | str, dict[str, Any]] = {}
         self._offsets: dict[str, int] = {}
         self._files: list[str] = []
-        self._listed_at = -1
+        self._listed: tuple[int, float] = (-1, 0.0)  # folder mtime, monotonic time of listing
         self._lock = threading.Lock()
 
-    def get(self, key: Any) -> dict[str, Any] | None:
+    def get(self, key: int | str) -> dict[str, Any] | None:
+        """The newest record of ``key`` (projected), after reading what was appended since."""
         with self._lock:
             self._catch_up()
             found = self._latest.get(key)
         return dict(found) if found is not None else None
+
+    def catch_up(self) -> int:
+        """Read everything appended so far; the number of keys known."""
+        with self._lock:
+            self._catch_up()
+            return len(self._latest)
 
     def __len__(self) -> int:
         return len(self._latest)
 
     def _catch_up(self) -> None:
         try:
-            listed = self.folder.stat().st_mtime_ns
+            mtime = self.folder.stat().st_mtime_ns
         except FileNotFoundError:
             return  # nothing decided yet
-        if listed != self._listed_at:
+        now = time.monotonic()
+        if mtime != self._listed[0] or now - self._listed[1] >= self.relist_s:
             self._files = sorted(
                 p.name for p in self.folder.glob("predictions-*.jsonl") if p.is_file()
             )
-            self._listed_at = listed
+            self._listed = (mtime, now)
+        current = set(self._files[-2:])
         for name in self._files:
-            self._read_new(name)
+            if name in current or name not in self._offsets:
+                self._read_new(name)
 
     def _read_new(self, name: str) -> None:
         path = self.folder / name
         start = self._offsets.get(name, 0)
         try:
             if path.stat().st_size <= start:
+                self._offsets.setdefault(name, start)
                 return
             with path.open("rb") as f:
                 f.seek(start)
@@ -82,5 +103,8 @@ class LatestDecisions:
             record = json.loads(raw)
         except ValueError:
             return  # a torn line from a crash: the log's reader skips it too
-        if isinstance(record, dict) and self.key in record:
-            self._latest[record[self.key]] = {f: record.get(f) for f in self.fields}
+        if not isinstance(record, dict):
+            return
+        key = record.get(self.key)
+        if isinstance(key, int | str) and not isinstance(key, bool):
+            self._latest[key] = {f: record.get(f) for f in self.fields}

@@ -376,6 +376,11 @@ def test_authenticate_answers_a_decision_with_evidence_and_stage_times(
     record = logged[out["request_id"]]
     assert record["probability"] == out["probability"] and record["models"] == out["models"]
     assert set(record["features"]) == set(listing_model.INPUTS)
+    # the contract other domains read it by (pricing withholds a price from a counterfeit)
+    from couturier.serving import LatestDecisions
+
+    board = LatestDecisions(predictions, key="listing_id", fields=("decision", "at"))
+    assert board.get(body["listing_id"]) == {"decision": out["decision"], "at": record["at"]}
     metrics = requests.get(f"{authenticate_url}/metrics").text
     decision = out["decision"]
     assert f'couturier_decisions_total{{decision="{decision}",model="authentication"}}' in metrics

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from couturier.features.snapshots import cumulative, epoch_ns, trailing
 from couturier.features.types import (
     CREATED_TS,
     EVENT_TS,
@@ -106,33 +107,11 @@ def _snapshot_grid(src: SourceData) -> pd.DatetimeIndex:
     return pd.date_range(first, last, freq="D")
 
 
-def _epoch_ns(grid: pd.DatetimeIndex) -> np.ndarray:
-    """Epoch nanoseconds of a time-zone-aware index."""
-    naive = grid.tz_convert("UTC").tz_localize(None)
-    return np.asarray(naive.to_numpy(dtype="datetime64[ns]")).astype(np.int64)
-
-
-def _ns(times: pd.Series) -> np.ndarray:
-    """Epoch nanoseconds of a time-zone-aware series."""
-    return np.asarray(times.dt.as_unit("ns").astype("int64"), dtype=np.int64)
-
-
 def _daily_counts(
     keys: np.ndarray, times: pd.Series, n_keys: int, grid: pd.DatetimeIndex
 ) -> np.ndarray:
     """cum[k, d]: events of key k that arrived at or before snapshot d."""
-    counts = np.zeros((n_keys, len(grid)), dtype=np.int64)
-    idx = np.searchsorted(_epoch_ns(grid), _ns(times), side="left")
-    keep = idx < len(grid)
-    np.add.at(counts, (keys[keep], idx[keep]), 1)
-    return np.cumsum(counts, axis=1)
-
-
-def _window(cum: np.ndarray, days: int) -> np.ndarray:
-    shifted = np.zeros_like(cum)
-    shifted[:, days:] = cum[:, :-days]
-    window: np.ndarray = cum - shifted
-    return window
+    return cumulative(keys, times, n_keys, grid)[1]
 
 
 # ---- seller_stats ---------------------------------------------------------------------------
@@ -159,25 +138,25 @@ def _seller_stats(src: SourceData) -> pd.DataFrame:
     flagged = _daily_counts(owner.loc[fake["listing_id"]].to_numpy(), fake["created_at"], n, grid)
 
     seller_idx = sellers["seller_id"].to_numpy()
-    created = _ns(sellers["created_at"])
-    exists = created[:, None] <= _epoch_ns(grid)[None, :]  # (sellers, days)
+    created = epoch_ns(sellers["created_at"])
+    exists = created[:, None] <= epoch_ns(grid)[None, :]  # (sellers, days)
     rows, days = np.nonzero(exists)
     k = seller_idx[rows]
     snap = grid[days]
     out = pd.DataFrame(
         {
             "seller_id": k.astype("int64"),
-            "account_age_days": (_epoch_ns(grid)[days] - created[rows]) / 86_400e9,
+            "account_age_days": (epoch_ns(grid)[days] - created[rows]) / 86_400e9,
             "prior_sales": sellers["prior_sales"].to_numpy()[rows],
             "rating": sellers["rating"].to_numpy()[rows],
-            "listings_7d": _window(listed, 7)[k, days],
-            "listings_30d": _window(listed, 30)[k, days],
-            "sales_30d": _window(sold, 30)[k, days],
-            "returns_30d": _window(returned, 30)[k, days],
+            "listings_7d": trailing(listed, 7)[k, days],
+            "listings_30d": trailing(listed, 30)[k, days],
+            "sales_30d": trailing(sold, 30)[k, days],
+            "returns_30d": trailing(returned, 30)[k, days],
             "returns_total": returned[k, days],
             "verdicts_total": judged[k, days],
             "counterfeit_verdicts_total": flagged[k, days],
-            "counterfeit_verdicts_90d": _window(flagged, 90)[k, days],
+            "counterfeit_verdicts_90d": trailing(flagged, 90)[k, days],
             EVENT_TS: snap,
             CREATED_TS: snap,
         }
@@ -205,19 +184,19 @@ def _product_stats(src: SourceData) -> pd.DataFrame:
         judged = _daily_counts(verdicts[key].to_numpy(), verdicts["created_at"], n, grid)
         flagged = _daily_counts(fake[key].to_numpy(), fake["created_at"], n, grid)
         return {
-            "listed30": _window(listed, 30),
-            "judged90": _window(judged, 90),
-            "flagged90": _window(flagged, 90),
+            "listed30": trailing(listed, 30),
+            "judged90": trailing(judged, 90),
+            "flagged90": trailing(flagged, 90),
         }
 
     prod, brand = per("product_id", n_p), per("brand_id", n_b)
     # mean log price ratio over 30 days: a windowed sum of log ratios / windowed count
     sums = np.zeros((n_p, len(grid)))
-    idx = np.searchsorted(_epoch_ns(grid), _ns(listings["created_at"]))
+    idx = np.searchsorted(epoch_ns(grid), epoch_ns(listings["created_at"]))
     keep = idx < len(grid)
     log_ratio = np.log((listings["asking_price"] / listings["reference_price"]).to_numpy(float))
     np.add.at(sums, (listings["product_id"].to_numpy()[keep], idx[keep]), log_ratio[keep])
-    window_sum = _window(np.cumsum(sums, axis=1), 30)
+    window_sum = trailing(np.cumsum(sums, axis=1), 30)
 
     p = products["product_id"].to_numpy()
     b = products["brand_id"].to_numpy()

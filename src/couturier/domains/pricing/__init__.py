@@ -6,7 +6,7 @@ point) and changes no platform layer. It reads authentication's decisions throug
 (``ServiceContext.decisions``), never its code. Heavy parts (LightGBM, onnxmltools, MAPIE) are
 imported only when the recipe runs. ``docs/pricing.md`` tells the story.
 
->>> from couturier.domains.pricing import fit_pricing, PricingConfig   # doctest: +SKIP
+>>> from couturier.domains.pricing import PricingConfig, fit_pricing   # doctest: +SKIP
 >>> fit = fit_pricing(market, repo, PricingConfig(confidence=0.9))      # doctest: +SKIP
 >>> fit.metrics["coverage"], fit.metrics["revenue_vs_oracle"]          # doctest: +SKIP
 """
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from couturier.domain import Domain, RecipeReport
 from couturier.domains.pricing._features import FEATURES
+from couturier.domains.pricing._recipe import PricingFit, fit_pricing
 from couturier.domains.pricing._train import PricingConfig
 from couturier.extras import require
 from couturier.pipelines import Cadence, Retrain
@@ -29,12 +30,12 @@ if TYPE_CHECKING:
     from couturier.registry import ModelRegistry
     from couturier.serving import ServiceContext
 
-__all__ = ["FEATURES", "PricingConfig", "domain"]
+__all__ = ["FEATURES", "PricingConfig", "PricingFit", "domain", "fit_pricing"]
 
 _HEAVY = ("lightgbm", "onnxmltools", "mapie")
 
 
-def _recipe(market: Marketplace, repo: FeatureRepo, registry: ModelRegistry) -> RecipeReport:
+def _run_recipe(market: Marketplace, repo: FeatureRepo, registry: ModelRegistry) -> RecipeReport:
     for module in _HEAVY:  # fail before any work
         require(module, extra="pricing", purpose="the pricing recipe")
     from couturier.domains.pricing._recipe import run_recipe
@@ -42,7 +43,7 @@ def _recipe(market: Marketplace, repo: FeatureRepo, registry: ModelRegistry) -> 
     return run_recipe(market, repo, registry)
 
 
-def _service(context: ServiceContext) -> APIRouter:
+def _mount(context: ServiceContext) -> APIRouter:
     from couturier.domains.pricing._service import mount
 
     return mount(context)
@@ -52,8 +53,8 @@ domain = Domain(
     name="pricing",
     description="price suggestions with a conformal interval and the sale odds at each price",
     features=FEATURES,
-    recipe=_recipe,
-    service=_service,
+    recipe=_run_recipe,
+    service=_mount,
     # daily, after the night's sales have arrived: a market that moves is re-learned each day
     cadence=Cadence(retrain=(Retrain("models", "30 3 * * *"),)),
 )

@@ -12,14 +12,16 @@ Two kinds of example come out of one frame:
   reprice only after 30 days, so the label is a sale at the listed price.
 
 The cut-off is the latest arrival the marketplace holds (``Marketplace.at`` cuts it). Examples
-are split by listing time: train, then calibration, then holdout.
+are split by listing time: train, then calibration, then an embargo of :data:`MATURE_DAYS`,
+then the holdout. In production the newest example a model learns from is at least 30 days
+older than the first listing it prices (it had to mature); the embargo gives the holdout the
+same distance, so a market that moves shows on the holdout as it will in service.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from couturier.errors import InvalidInputError
@@ -48,23 +50,28 @@ class PricingData:
     frame: pd.DataFrame  # one row per listing, listing-time order
     cutoff: pd.Timestamp
     training_set: TrainingSet
-    bounds: tuple[pd.Timestamp, pd.Timestamp]  # calibration starts, holdout starts
+    #: calibration starts, the embargo starts, the holdout starts
+    bounds: tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]
 
     def part(self, name: str) -> pd.Series:
-        """``train``, ``calibration`` or ``holdout``, by listing time."""
+        """``train``, ``calibration``, ``embargo`` (used by nothing) or ``holdout``."""
         t = self.frame["listed_at"]
-        first, second = self.bounds
+        calibration, embargo, holdout = self.bounds
         masks = {
-            "train": t < first,
-            "calibration": (t >= first) & (t < second),
-            "holdout": t >= second,
+            "train": t < calibration,
+            "calibration": (t >= calibration) & (t < embargo),
+            "embargo": (t >= embargo) & (t < holdout),
+            "holdout": t >= holdout,
         }
         return masks[name]
 
     @property
     def value_examples(self) -> pd.Series:
+        """Sold within the window, that old, and not judged counterfeit by an expert (a fake
+        sells cheap: its price is not the market value of the real thing)."""
         f = self.frame
-        return (f["days_to_sale"] <= VALUE_WINDOW_DAYS) & (f["age_days"] >= VALUE_WINDOW_DAYS)
+        sold = (f["days_to_sale"] <= VALUE_WINDOW_DAYS) & (f["age_days"] >= VALUE_WINDOW_DAYS)
+        return sold & ~f["judged_counterfeit"]
 
     @property
     def sale_examples(self) -> pd.Series:
@@ -96,6 +103,9 @@ def load(market: Marketplace, repo: FeatureRepo, split: tuple[float, float]) -> 
         listings.drop(columns=["product_id", "brand_id"]), on="listing_id", how="left"
     )
     frame = frame.merge(sales.drop(columns=["created_at"]), on="listing_id", how="left")
+    verdicts = market.read("verdicts", ["listing_id", "verdict"])
+    fakes = set(verdicts.loc[verdicts["verdict"] == "counterfeit", "listing_id"])
+    frame["judged_counterfeit"] = frame["listing_id"].isin(fakes)
     frame["days_to_sale"] = (frame["sold_at"] - frame["listed_at"]).dt.total_seconds() / 86_400
     frame["age_days"] = (cutoff - frame["listed_at"]).dt.total_seconds() / 86_400
     for h in (7, 30):
@@ -104,17 +114,27 @@ def load(market: Marketplace, repo: FeatureRepo, split: tuple[float, float]) -> 
         truth = market.read("truth", ["listing_id", *_TRUTH])
         frame = frame.merge(truth, on="listing_id", how="left")
     frame = frame.sort_values("listed_at", kind="stable").reset_index(drop=True)
-    data = PricingData(frame, cutoff, ts, (cutoff, cutoff))
-    value = frame.loc[data.value_examples, "listed_at"]
-    if len(value) < 200:
+    data = PricingData(frame, cutoff, ts, (cutoff, cutoff, cutoff))
+    data.bounds = _bounds(frame.loc[data.value_examples, "listed_at"], split, cutoff)
+    return data
+
+
+def _bounds(
+    listed: pd.Series, split: tuple[float, float], cutoff: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """The holdout is the last ``1 - split[1]`` of the examples; the embargo the 30 days before
+    it; train and calibration share what is left in the ratio ``split[0] : split[1] - split[0]``."""
+    times = pd.DatetimeIndex(listed).sort_values()
+    times = times.tz_localize("UTC") if times.tz is None else times
+    holdout = times[int(split[1] * len(times))] if len(times) else cutoff
+    embargo = holdout - pd.Timedelta(days=MATURE_DAYS)
+    before = times[times < embargo]
+    if len(before) < 200:
         raise InvalidInputError(
-            f"{len(value)} listings sold within {VALUE_WINDOW_DAYS} days and are that old at "
-            f"{cutoff:%Y-%m-%d}; the recipe needs at least 200; simulate more listings or days",
+            f"{len(before)} listings sold within {VALUE_WINDOW_DAYS} days before "
+            f"{embargo:%Y-%m-%d} (the holdout, from {holdout:%Y-%m-%d}, keeps {MATURE_DAYS} "
+            "days apart); the recipe needs at least 200; simulate more listings or days",
             field="listings",
         )
-    times = np.sort(value.to_numpy())
-    data.bounds = (
-        pd.Timestamp(times[int(split[0] * len(times))]),
-        pd.Timestamp(times[int(split[1] * len(times))]),
-    )
-    return data
+    calibration = before[int(split[0] / split[1] * len(before))]
+    return calibration, embargo, holdout

@@ -13,8 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from couturier.evaluation import expected_calibration_error
-
 __all__ = [
     "MIN_SEGMENT_SALES",
     "PRICE_BANDS",
@@ -130,11 +128,3 @@ def baseline_prices(train: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
         else:
             out[i] = by_condition.get(r.condition, t["ratio"].median()) * r.reference_price
     return out
-
-
-def sale_calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    return {
-        "ece": expected_calibration_error(y, p),
-        "mean_p": float(p.mean()),
-        "rate": float(y.mean()),
-    }

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from couturier.features.snapshots import cumulative, trailing
 from couturier.features.types import (
     CREATED_TS,
     EVENT_TS,
@@ -58,7 +59,6 @@ INCLUDED = {
 MIN_INDEX_EVENTS = 5
 #: the 3-day asking index, the fastest to follow a market that moves, needs this many listings
 MIN_FAST_INDEX_EVENTS = 15
-_DAY_NS = 86_400 * 10**9
 
 
 # ---- pricing_listing: one function for the batch job and for a request ----------------------
@@ -120,40 +120,12 @@ def _pricing_listing(src: SourceData) -> pd.DataFrame:
 
 
 # ---- daily market snapshots -----------------------------------------------------------------
-def _ns(times: pd.Series) -> np.ndarray:
-    return np.asarray(times.dt.as_unit("ns").astype("int64"), dtype=np.int64)
-
-
 def _grid(src: SourceData) -> pd.DatetimeIndex:
     """Day boundaries from the first listing's day to the day after the last arrival."""
     listed = src.read("listings", ["created_at"])["created_at"]
     sold = src.read("sales", ["created_at"])["created_at"]
     last = max(listed.max(), sold.max()) if len(sold) else listed.max()
     return pd.date_range(listed.min().floor("D"), last.ceil("D"), freq="D")
-
-
-def _windowed(
-    keys: np.ndarray,
-    times: pd.Series,
-    values: np.ndarray,
-    shape: tuple[int, int],
-    grid_ns: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative (sum, count) of ``values`` per key over events arrived before each snapshot."""
-    sums, counts = np.zeros(shape), np.zeros(shape, dtype=np.int64)
-    idx = np.searchsorted(grid_ns, _ns(times), side="left")
-    keep = idx < shape[1]
-    np.add.at(sums, (keys[keep], idx[keep]), values[keep])
-    np.add.at(counts, (keys[keep], idx[keep]), 1)
-    return np.cumsum(sums, axis=1), np.cumsum(counts, axis=1)
-
-
-def _last(cum: np.ndarray, days: int) -> np.ndarray:
-    """The window of the last ``days`` days out of a cumulative array."""
-    shifted = np.zeros_like(cum)
-    shifted[:, days:] = cum[:, :-days]
-    window: np.ndarray = cum - shifted
-    return window
 
 
 def _mean(sums: np.ndarray, counts: np.ndarray, minimum: int = MIN_INDEX_EVENTS) -> np.ndarray:
@@ -178,15 +150,9 @@ def _market_events(src: SourceData) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _per_key(
     frame: pd.DataFrame, key: str, n: int, grid: pd.DatetimeIndex
 ) -> tuple[np.ndarray, np.ndarray]:
-    naive = grid.tz_convert("UTC").tz_localize(None)
-    grid_ns = np.asarray(naive.to_numpy(dtype="datetime64[ns]")).astype(np.int64)
-    return _windowed(
-        frame[key].to_numpy(np.int64),
-        frame["created_at"],
-        frame["log_ratio"].to_numpy(float),
-        (n, len(grid)),
-        grid_ns,
-    )
+    """Cumulative (sum of log price ratios, count) per key and snapshot."""
+    keys = frame[key].to_numpy(np.int64)
+    return cumulative(keys, frame["created_at"], n, grid, frame["log_ratio"].to_numpy(float))
 
 
 def _snapshot(
@@ -219,9 +185,9 @@ def _product_market(src: SourceData) -> pd.DataFrame:
         grid,
         {
             "reference_price": np.repeat(reference[:, None], len(grid), axis=1),
-            "product_ask_index_30d": _mean(_last(ask_sum, 30), _last(ask_n, 30)),
-            "product_sale_index_90d": _mean(_last(sale_sum, 90), _last(sale_n, 90)),
-            "product_sales_90d": _last(sale_n, 90),
+            "product_ask_index_30d": _mean(trailing(ask_sum, 30), trailing(ask_n, 30)),
+            "product_sale_index_90d": _mean(trailing(sale_sum, 90), trailing(sale_n, 90)),
+            "product_sales_90d": trailing(sale_n, 90),
         },
     )
 
@@ -233,7 +199,7 @@ def _house_market(src: SourceData) -> pd.DataFrame:
     listings, sales = _market_events(src)
     ask_sum, ask_n = _per_key(listings, "brand_id", n, grid)
     sale_sum, sale_n = _per_key(sales, "brand_id", n, grid)
-    listed30, sold30 = _last(ask_n, 30), _last(sale_n, 30)
+    listed30, sold30 = trailing(ask_n, 30), trailing(sale_n, 30)
     with np.errstate(invalid="ignore", divide="ignore"):
         sell_through = np.where(listed30 > 0, sold30 / np.maximum(listed30, 1), np.nan)
     return _snapshot(
@@ -241,11 +207,12 @@ def _house_market(src: SourceData) -> pd.DataFrame:
         "brand_id",
         grid,
         {
-            "house_ask_index_3d": _mean(_last(ask_sum, 3), _last(ask_n, 3), MIN_FAST_INDEX_EVENTS),
-            "house_ask_index_7d": _mean(_last(ask_sum, 7), _last(ask_n, 7)),
-            "house_ask_index_30d": _mean(_last(ask_sum, 30), listed30),
-            "house_sale_index_30d": _mean(_last(sale_sum, 30), sold30),
-            "house_listings_30d": listed30,
+            "house_ask_index_3d": _mean(
+                trailing(ask_sum, 3), trailing(ask_n, 3), MIN_FAST_INDEX_EVENTS
+            ),
+            "house_ask_index_7d": _mean(trailing(ask_sum, 7), trailing(ask_n, 7)),
+            "house_ask_index_30d": _mean(trailing(ask_sum, 30), listed30),
+            "house_sale_index_30d": _mean(trailing(sale_sum, 30), sold30),
             "house_sales_30d": sold30,
             "house_sell_through_30d": sell_through,
         },
@@ -255,7 +222,6 @@ def _house_market(src: SourceData) -> pd.DataFrame:
 def _seller_profile(src: SourceData) -> pd.DataFrame:
     sellers = src.read("sellers", ["seller_id", "created_at", "prior_sales", "rating"])
     out = sellers[["seller_id", "prior_sales", "rating"]].copy()
-    out["account_created_day"] = (_ns(sellers["created_at"]) // _DAY_NS).astype("int64")
     out[EVENT_TS] = sellers["created_at"]
     out[CREATED_TS] = sellers["created_at"]
     return out
@@ -311,7 +277,6 @@ FEATURES = FeatureSet(
                 FeatureField("house_ask_index_7d", "float64"),
                 FeatureField("house_ask_index_30d", "float64"),
                 FeatureField("house_sale_index_30d", "float64"),
-                FeatureField("house_listings_30d", "int64", default=0),
                 FeatureField("house_sales_30d", "int64", default=0),
                 FeatureField("house_sell_through_30d", "float64"),
             ),
@@ -325,7 +290,6 @@ FEATURES = FeatureSet(
             fields=(
                 FeatureField("rating", "float64"),
                 FeatureField("prior_sales", "int64", default=0),
-                FeatureField("account_created_day", "int64"),
             ),
         ),
     ),

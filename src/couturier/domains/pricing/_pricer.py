@@ -39,7 +39,6 @@ class PricingParams:
     sale: dict[str, tuple[float, float, float]]  # horizon -> (price elasticity beta, a, b)
     default_index: float
     houses: list[int]
-    categories: list[str]
     #: "brand_id:category_code" -> median reference price, for a product the store never saw
     reference_fallback: dict[str, float] = field(default_factory=dict)
 

@@ -7,6 +7,7 @@ the market-value and sale-probability models, the holdout, the gate, the report.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from couturier.domains.pricing._evaluate import (
     coverage_table,
     segment_columns,
 )
+from couturier.domains.pricing._features import CATEGORY_CODE
 from couturier.domains.pricing._pricer import MODEL_NAME, Pricer, PricingParams
 from couturier.domains.pricing._train import (
     PricingConfig,
@@ -35,7 +37,15 @@ from couturier.features import FeatureRepo
 from couturier.marketplace import Marketplace, expected_revenue
 from couturier.registry import GatePolicy, ModelPackage, ModelRegistry, RegisteredVersion
 
-__all__ = ["EXPERIMENT", "POLICY", "PricingFit", "fit_pricing", "run_recipe", "score_holdout"]
+__all__ = [
+    "EXPERIMENT",
+    "POLICY",
+    "PricingFit",
+    "fit_pricing",
+    "model_inputs",
+    "run_recipe",
+    "score_holdout",
+]
 
 EXPERIMENT = "pricing"
 #: the gate: the median's error may not grow against the champion on the same holdout (any
@@ -50,7 +60,6 @@ POLICY = GatePolicy(
     latency_budget_ms=5.0,
 )
 MIN_COVERAGE = 0.85
-_CATEGORY = {"bag": 0, "small_leather_goods": 1, "shoes": 2, "watch": 3, "scarf": 4}
 
 
 @dataclass
@@ -77,12 +86,12 @@ class PricingFit:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _inputs(frame: pd.DataFrame, default_index: float) -> Inputs:
+def model_inputs(frame: pd.DataFrame, default_index: float) -> Inputs:
     x, m = frame_matrix(frame, default_index)
     ref = frame["reference_price"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ref = np.log(ref)
-    return Inputs(x, m, log_ref, frame["category"].map(_CATEGORY).to_numpy(np.int64))
+    return Inputs(x, m, log_ref, frame["category"].map(CATEGORY_CODE).to_numpy(np.int64))
 
 
 def fit_pricing(
@@ -96,8 +105,9 @@ def fit_pricing(
     known = f["reference_price"].notna().to_numpy()
     train = data.part("train").to_numpy() & known
     calibration = data.part("calibration").to_numpy() & known
-    default_index = float(np.nanmedian(_inputs(f[train], 0.0).index))
-    inp = _inputs(f, default_index)
+    seen = model_inputs(f[train], math.nan).index  # NaN where a row has no market index
+    default_index = float(np.median(seen[~np.isnan(seen)])) if (~np.isnan(seen)).any() else 0.0
+    inp = model_inputs(f, default_index)
     value = data.value_examples.to_numpy()
     sale = data.sale_examples.to_numpy()
     y_value = np.log(f["sale_price"].to_numpy(float)) - inp.log_ref - inp.index
@@ -120,9 +130,8 @@ def fit_pricing(
         sale={str(h): v for h, v in fitted.sale_params.items()},
         default_index=default_index,
         houses=sorted(int(b) for b in f["brand_id"].unique()),
-        categories=sorted(str(c) for c in f["category"].unique()),
         reference_fallback={
-            f"{int(key[0])}:{_CATEGORY[str(key[1])]}": float(v)
+            f"{int(key[0])}:{CATEGORY_CODE[str(key[1])]}": float(v)
             for key, v in fallback.items()
             if isinstance(key, tuple)
         },
@@ -145,10 +154,10 @@ def score_holdout(
 ) -> tuple[Evaluation, ValueScores, dict[str, float], dict[str, Any]]:
     """``pricer`` on ``data``'s holdout: what the gate, the report and the benchmark read."""
     f = data.frame
-    inp = inp or _inputs(f, pricer.params.default_index)
+    inp = inp or model_inputs(f, pricer.params.default_index)
     known = f["reference_price"].notna().to_numpy()
     hold = data.part("holdout").to_numpy() & known
-    before = ~data.part("holdout").to_numpy() & known
+    before = (data.part("train") | data.part("calibration")).to_numpy() & known
     value = data.value_examples.to_numpy()
     v = value & hold
     lower, median, upper = pricer.market_value(*inp.take(v))
@@ -203,11 +212,11 @@ def _revenue(pricer: Pricer, f: pd.DataFrame, inp: Inputs, hold: np.ndarray) -> 
 
 
 def _holdout_id(data: _data.PricingData) -> str:
-    return f"pricing holdout from {data.bounds[1]:%Y-%m-%dT%H:%M} to {data.cutoff:%Y-%m-%d}"
+    return f"pricing holdout from {data.bounds[2]:%Y-%m-%dT%H:%M} to {data.cutoff:%Y-%m-%d}"
 
 
 def withheld(metrics: dict[str, float]) -> str | None:
-    """Why a version that passed the gate must still not become champion by itself."""
+    """Why a version that passed the registry's gate must still not become champion."""
     if metrics["coverage"] < MIN_COVERAGE:
         return (
             f"interval coverage {metrics['coverage']:.3f} on the holdout is below "
@@ -242,7 +251,13 @@ def run_recipe(
     *,
     config: PricingConfig | None = None,
 ) -> RecipeReport:
-    """Fit, judge and register ``pricing``; the first version that passes becomes champion."""
+    """Fit, judge and register ``pricing``; the first version that passes becomes champion.
+
+    Every version, the first and each daily one, must also clear the domain's own bar
+    (:func:`withheld`: interval coverage >= 0.85 on the holdout, median error below the
+    baseline's). One that passes the registry's gate but not this bar is registered for the
+    record, is not left as challenger, and reports ``gate_passed=False`` with the reason in
+    ``details["champion_withheld"]``, so the pipeline's promotion step never promotes it."""
     from couturier.domains.pricing._report import write_report
 
     fit = fit_pricing(market, repo, config)
@@ -258,7 +273,10 @@ def run_recipe(
         registered: RegisteredVersion = registry.register(
             fit.package, fit.evaluation, run=run, policy=POLICY, champion_evaluation=champion_eval
         )
-    if champion is None and registered.verdict.passed and reason is None:
+    promotable = registered.verdict.passed and reason is None
+    if registered.verdict.passed and reason is not None:
+        registry.clear_alias(MODEL_NAME, "challenger", actor="pipeline", reason=reason)
+    if champion is None and promotable:
         registry.promote(
             MODEL_NAME, registered.version, "champion", actor="pipeline", reason="first version"
         )
@@ -270,7 +288,7 @@ def run_recipe(
     return RecipeReport(
         model=MODEL_NAME,
         version=registered.version,
-        gate_passed=registered.verdict.passed,
+        gate_passed=promotable,
         champion=registry.alias_version(MODEL_NAME, "champion"),
         metrics=metrics,
         lineage=lineage,

@@ -21,7 +21,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from couturier.domains.pricing._evaluate import MIN_SEGMENT_SALES, ValueScores, coverage_table
-from couturier.domains.pricing._recipe import MIN_COVERAGE, Inputs, PricingFit, _inputs
+from couturier.domains.pricing._recipe import MIN_COVERAGE, Inputs, PricingFit, model_inputs
 from couturier.marketplace import expected_revenue, sale_probability
 
 __all__ = ["reliability_bins", "render", "segment_rows", "write_report"]
@@ -127,7 +127,7 @@ def _headline(fit: PricingFit, n_sale_holdout: int) -> dict[str, str]:
         )
         rows["the same at the seller's own price: mean"] = f"{m['asking_revenue_vs_oracle']:.3f}"
     rows["holdout: listed from, to the cut-off"] = (
-        f"{data.bounds[1]:%Y-%m-%d %H:%M}, {data.cutoff:%Y-%m-%d %H:%M}"
+        f"{data.bounds[2]:%Y-%m-%d %H:%M}, {data.cutoff:%Y-%m-%d %H:%M}"
     )
     counts = {**fit.details.get("examples", {}), "sale_holdout": n_sale_holdout}
     rows["examples"] = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items())
@@ -289,7 +289,7 @@ def write_report(fit: PricingFit, *, version: int, folder: Path) -> Path:
     # the holdout listings the recipe scored (those with a reference price), and their inputs
     known = fit.data.part("holdout").to_numpy() & f["reference_price"].notna().to_numpy()
     hold = f[known].reset_index(drop=True)
-    inp = _inputs(hold, params.default_index)
+    inp = model_inputs(hold, params.default_index)
     sale = fit.data.sale_examples.to_numpy()[known]
     table = coverage_table(fit.scores)
     reliability_plots, reliability = _calibration(fit, hold, inp, sale)

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from couturier.domains.pricing._design import log_reference, matrix
 from couturier.domains.pricing._features import CATEGORY_CODE, FEATURES, listing_row
 from couturier.domains.pricing._pricer import MODEL_NAME, Pricer
-from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
+from couturier.errors import DependencyUnavailableError, InvalidInputError
 from couturier.features import LazyReader, open_online_reader
 from couturier.serving import Followed, LatestDecisions, PredictionSink, Served, ServiceContext
 
@@ -78,8 +78,9 @@ class PricingService:
         self.pricers, self.readers, self.decisions, self.sink = pricers, readers, decisions, sink
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    def features(self, request: PriceRequest) -> tuple[dict[str, Any], list[str]]:
-        """The store's product, house and seller features (or the declared defaults, marked)."""
+    def features(self, request: PriceRequest) -> tuple[dict[str, Any], list[str], set[str]]:
+        """The store's product, house and seller features, what ran degraded, and the
+        entities the store does not know (a new listing's own entity is expected there)."""
         keys = {
             "listing_id": request.listing_id or 0,
             "product_id": request.product_id,
@@ -89,11 +90,19 @@ class PricingService:
         try:
             reader = self.readers.get()
         except DependencyUnavailableError as exc:
-            return dict(keys), [f"features: {exc.message}"]
+            return dict(keys), [f"features: {exc.message}"], set()
         try:
-            return reader.get([keys]).rows[0], []
-        except CouturierError as exc:
-            return reader.defaults([keys]).rows[0], [f"features: {exc.message}"]
+            found = reader.get([keys])
+        except DependencyUnavailableError as exc:
+            return reader.defaults([keys]).rows[0], [f"features: {exc.message}"], set()
+        missing = set(found.missing)
+        degraded = []
+        if "house" in missing:
+            degraded.append(
+                f"features: the store has no market of house {request.brand_id}; the training "
+                "median market index stands in"
+            )
+        return found.rows[0], degraded, missing
 
     def suggest(self, request: PriceRequest, served: Served[Pricer]) -> dict[str, Any]:
         pricer = served.value
@@ -103,7 +112,7 @@ class PricingService:
                 f"of {', '.join(map(str, pricer.params.houses))}; send the listing's house",
                 field="brand_id",
             )
-        row, degraded = self.features(request)
+        row, degraded, missing = self.features(request)
         listed = pd.Timestamp(request.listed_at or self.clock())
         row.update(
             listing_row(
@@ -114,9 +123,8 @@ class PricingService:
                 listed_at=listed if listed.tzinfo else listed.tz_localize(UTC),
             )
         )
-        missing = math.isnan(log_reference(row))
-        unseen = missing and not degraded  # the store answered and does not know the product
-        if missing:  # the house and category's median reference price stands in
+        unseen = "product" in missing  # the store answered and does not know the product
+        if math.isnan(log_reference(row)):  # the house and category's median reference price
             table = pricer.params.reference_fallback
             key = f"{request.brand_id}:{CATEGORY_CODE[request.category]}"
             row["reference_price"] = table.get(key, float(np.median(list(table.values()))))
@@ -191,8 +199,8 @@ def router(service: PricingService) -> APIRouter:
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from None
         judged = None
-        if request.listing_id is not None:
-            judged = service.decisions.get(request.listing_id)
+        if request.listing_id is not None:  # off the event loop: it may read the log's tail
+            judged = await run_in_threadpool(service.decisions.get, request.listing_id)
         if judged is not None and judged.get("decision") == "counterfeit":
             body: dict[str, Any] = {
                 "suggestion": None,
@@ -228,5 +236,7 @@ def mount(context: ServiceContext) -> APIRouter:
     except DependencyUnavailableError as exc:
         log.warning("pricing: %s; suggestions use the declared defaults until it can", exc.message)
     decisions = context.decisions("authentication", key="listing_id", fields=("decision", "at"))
+    known = decisions.catch_up()  # the history now, while mounting, not on a first request
+    log.info("pricing: %d listings judged by authentication so far", known)
     sink = context.predictions("pricing")
     return router(PricingService(pricers, readers, decisions, sink, context.clock))

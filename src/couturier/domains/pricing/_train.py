@@ -64,6 +64,8 @@ def _regressor(alpha: float, config: PricingConfig) -> Any:
         subsample_freq=1,
         colsample_bytree=0.9,
         random_state=config.seed,
+        deterministic=True,  # the same trees on any machine, whatever its core count
+        force_row_wise=True,
         verbose=-1,
     )
 
@@ -105,9 +107,13 @@ def _offsets(
         prefit=True,
     )
     cqr.conformalize(x, y)
-    _, interval = cqr.predict_interval(x[:1])
-    lower = float(models["lower"].predict(x[:1])[0] - interval[0, 0, 0])
-    upper = float(interval[0, 1, 0] - models["upper"].predict(x[:1])[0])
+    # the corrections are the same for every row: read them on the row whose raw interval is
+    # widest (ends that cross make MAPIE log a warning through the root logger)
+    widest = int(np.argmax(models["upper"].predict(x) - models["lower"].predict(x)))
+    row = x[widest : widest + 1]
+    _, interval = cqr.predict_interval(row)
+    lower = float(models["lower"].predict(row)[0] - interval[0, 0, 0])
+    upper = float(interval[0, 1, 0] - models["upper"].predict(row)[0])
     return lower, upper
 
 
@@ -145,6 +151,8 @@ def fit_sale_model(
             subsample_freq=1,
             colsample_bytree=0.9,
             random_state=config.seed,
+            deterministic=True,
+            force_row_wise=True,
             verbose=-1,
         ).fit(x, y, init_score=c - beta * r)
         beta, c = _fit_linear(r, y, np.asarray(model.predict(x, raw_score=True)))

@@ -194,7 +194,7 @@ def test_the_sale_probability_falls_with_price_for_every_holdout_listing(served:
 
     pricer = Pricer.from_registry(served.registry, 1)
     data = _data.load(served.market, served.repo, (0.6, 0.8))
-    inp = _recipe._inputs(data.frame, pricer.params.default_index)
+    inp = _recipe.model_inputs(data.frame, pricer.params.default_index)
     hold = (data.part("holdout") & data.frame["reference_price"].notna()).to_numpy()
     x, index, log_ref, category = inp.take(hold)
     _, median, _ = pricer.market_value(x, index, log_ref, category)
@@ -202,3 +202,23 @@ def test_the_sale_probability_falls_with_price_for_every_holdout_listing(served:
         _, p = pricer.curve(x, index, log_ref, median, h)
         assert np.all(np.diff(p, axis=1) <= 1e-12)
         assert np.all((p >= 0) & (p <= 1))
+
+
+def test_without_a_readable_store_the_answer_says_so_and_still_prices(served: Served) -> None:
+    from couturier.domains.pricing._pricer import Pricer
+    from couturier.domains.pricing._service import PriceRequest, PricingService
+    from couturier.errors import NotFoundError
+    from couturier.features import LazyReader
+    from couturier.serving import LatestDecisions
+
+    def broken() -> Any:
+        raise NotFoundError("pricing_v1 is not registered in this feature store")
+
+    pricer = Pricer.from_registry(served.registry, 1)
+    board = LatestDecisions(served.settings.paths.predictions / "none", key="listing_id", fields=())
+    service = PricingService(None, LazyReader(broken), board)  # type: ignore[arg-type]
+    chosen: Any = type("Chosen", (), {"value": pricer, "role": "champion"})()
+    answer = service.suggest(PriceRequest(**_listing(served)), chosen)
+    assert answer["degraded"] and "features" in answer["degraded"][0]
+    assert answer["suggestion"]["price"] > 0
+    assert answer["unseen_product"] is False  # not known to be unseen: the store was not read

@@ -99,12 +99,17 @@ def _fit(n: int = 600) -> PricingFit:
             "age_days": 182.0 - day,
             "sold_7d": (days <= 7).astype(int),
             "sold_30d": (days <= 30).astype(int),
+            "judged_counterfeit": np.zeros(n, dtype=bool),
             "market_value": value,
             "demand_30d": rng.uniform(0.3, 1.5, n),
             "oracle_price": value * 0.9,
         }
     )
-    bounds = (pd.Timestamp("2024-02-20", tz="UTC"), pd.Timestamp("2024-03-20", tz="UTC"))
+    bounds = (
+        pd.Timestamp("2024-02-20", tz="UTC"),
+        pd.Timestamp("2024-02-20", tz="UTC"),  # no embargo in this synthetic split
+        pd.Timestamp("2024-03-20", tz="UTC"),
+    )
     data = PricingData(frame, pd.Timestamp("2024-07-01", tz="UTC"), None, bounds)  # type: ignore[arg-type]
     params = PricingParams(
         confidence=0.9,
@@ -113,7 +118,6 @@ def _fit(n: int = 600) -> PricingFit:
         sale={"7": (3.0, 1.0, -1.0), "30": (3.0, 1.0, 1.0)},
         default_index=0.0,
         houses=[1, 2, 3],
-        categories=["bag", "shoes"],
     )
     names = ("median", "lower", "upper", "sale_7d", "sale_30d")
     pricer = Pricer({name: _Session(name) for name in names}, params)
