@@ -124,3 +124,17 @@ def test_mondrian_corrections_follow_each_category_that_has_the_sales() -> None:
     )
     assert set(fitted.offsets) == {GLOBAL, "0", "1"}
     assert min(fitted.offsets["1"]) > max(fitted.offsets["0"]) + 0.3
+
+
+def test_the_ece_noise_floor_is_what_sampling_alone_gives() -> None:
+    from couturier.domains.pricing._recipe import ece_noise_floor
+    from couturier.evaluation import expected_calibration_error
+
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.1, 0.9, 600)
+    calibrated = rng.random(600) < p
+    floor = ece_noise_floor(p)
+    assert 0.02 < floor < 0.08  # 15 bins on 600 rows: far from zero
+    assert abs(expected_calibration_error(calibrated, p) - floor) < 0.03
+    shifted = rng.random(600) < np.clip(p + 0.15, 0, 1)  # outcomes 15 points above the odds
+    assert expected_calibration_error(shifted, p) - floor > 0.09
