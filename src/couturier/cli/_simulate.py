@@ -166,7 +166,17 @@ def _demo_pipeline(domain: Domain, market: Marketplace) -> None:
     kind = f"retrain:{retrain.name}"
     resource = CouturierResource(home=str(load_settings().paths.home), marketplace=str(market.path))
     with console.status(f"{domain.name}: pipeline run {job_names(domain)[kind]}"):
-        result = run_job(domain, kind, resource=resource)
+        result = run_job(domain, kind, resource=resource, raise_on_error=False)
+    if not result.success:  # a recipe that refuses this world says why; the others go on
+        for event in result.get_step_failure_events():
+            error = event.step_failure_data.error
+            cause = error.cause if error is not None and error.cause is not None else error
+            why = cause.message.strip() if cause is not None else "no error recorded"
+            console.print(
+                f"[yellow]{domain.name}: pipeline run {result.run_id[:8]} stopped at "
+                f"{event.step_key}: {why}[/yellow]"
+            )
+        return
     tables = result.asset_value(dg.AssetKey([domain.name, "feature_tables"]))
     rows: dict[str, str] = {
         "materialized": ", ".join(f"{v} ({s})" for v, s in tables["views"].items()),

@@ -105,7 +105,8 @@ def test_the_model_passes_its_gate_and_beats_the_baseline(served: Served) -> Non
     # a 90% interval, conformalized on a later window: it covers (not 0.75, as raw quantiles do)
     assert 0.85 <= m["coverage"] <= 0.96
     assert m["mdape"] < m["baseline_mdape"]
-    assert m["ece"] < 0.06
+    # the 30-day odds' ECE beyond what sampling alone gives at this size (the gate's reading)
+    assert m["sale_30d_ece"] - m["ece_noise_floor"] < 0.05
     # the suggestion earns most of what the oracle price would, more than the sellers' prices
     assert m["revenue_vs_oracle"] > 0.9
     assert r.details["report"].endswith(".html")
