@@ -173,9 +173,10 @@ def _house_coverage(pricer: Any, data: Any, start: pd.Timestamp) -> tuple[float,
     window = (f["listed_at"] >= start) & (f["listed_at"] < start + pd.Timedelta(days=7))
     mask = (data.value_examples & window & (f["brand_id"] == SHOCK_HOUSE)).to_numpy()
     mask &= f["reference_price"].notna().to_numpy()
-    inp = model_inputs(f, pricer.params.default_index)
-    lower, _, upper = pricer.market_value(*inp.take(mask))
-    sale = f.loc[mask, "sale_price"].to_numpy(float)
+    rows = f[mask]  # the window's rows only: the whole frame is 50,000 listings
+    inp = model_inputs(rows, pricer.params.default_index)
+    lower, _, upper = pricer.market_value(inp.x, inp.index, inp.log_ref, inp.category)
+    sale = rows["sale_price"].to_numpy(float)
     return float(np.mean((sale >= lower) & (sale <= upper))), int(mask.sum())
 
 

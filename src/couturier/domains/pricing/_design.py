@@ -22,10 +22,12 @@ from couturier.domains.pricing._features import INCLUDED
 
 __all__ = [
     "INPUTS",
+    "frame_index",
     "frame_matrix",
     "log_reference",
     "market_index",
     "matrix",
+    "relative_price",
 ]
 
 LISTING_INPUTS = [
@@ -101,6 +103,23 @@ def matrix(
     m = np.array([market_index(r, default_index) for r in rows], dtype=np.float64)
     x = np.array([_row(r, float(mi)) for r, mi in zip(rows, m, strict=True)], dtype=np.float32)
     return x.reshape(len(rows), len(INPUTS)), m
+
+
+def relative_price(price: np.ndarray, log_ref: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """A price as every model reads it: ``log(price / reference price) - market index``."""
+    relative: np.ndarray = np.log(price) - log_ref - index
+    return relative
+
+
+def frame_index(frame: pd.DataFrame) -> np.ndarray:
+    """:func:`market_index` for a frame's rows, NaN where a row has none (no default)."""
+    present = [name for name in _INDEX_ORDER if name in frame.columns]
+    numeric = frame[present].apply(pd.to_numeric, errors="coerce")
+    values = numeric.to_numpy(dtype=float, na_value=np.nan)
+    first = np.full(len(frame), np.nan)
+    for column in values.T[::-1]:  # the earliest available index in _INDEX_ORDER wins
+        first = np.where(np.isnan(column), first, column)
+    return first
 
 
 def frame_matrix(frame: pd.DataFrame, default_index: float) -> tuple[np.ndarray, np.ndarray]:

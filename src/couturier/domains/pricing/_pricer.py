@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from couturier.domains.pricing._design import INPUTS
+from couturier.domains.pricing._design import INPUTS, relative_price
 from couturier.domains.pricing._train import GLOBAL, Fitted, cloglog_probability
 from couturier.registry import ModelPackage, ParityError, session
 
@@ -162,7 +162,7 @@ class Pricer:
         """(prices, sale probabilities), each (rows, len(GRID)): the demand curve per row."""
         n, g = len(x), len(GRID)
         prices = median[:, None] * np.exp(GRID)[None, :]
-        relative = np.log(prices) - (log_ref + index)[:, None]
+        relative = relative_price(prices, log_ref[:, None], index[:, None])
         p = self.sale_probability(np.repeat(x, g, axis=0), relative.reshape(-1), horizon)
         return prices, p.reshape(n, g)
 
@@ -182,7 +182,7 @@ class Pricer:
         rows = np.arange(len(x))
         asked = None
         if asking is not None:
-            asked = self.sale_probability(x, np.log(asking) - (log_ref + index), horizon)
+            asked = self.sale_probability(x, relative_price(asking, log_ref, index), horizon)
         return Suggestions(
             lower=lower,
             median=median,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from couturier.domain import RecipeReport
 from couturier.domains.pricing import _data
-from couturier.domains.pricing._design import frame_matrix
+from couturier.domains.pricing._design import frame_index, frame_matrix, relative_price
 from couturier.domains.pricing._evaluate import (
     ValueScores,
     baseline_prices,
@@ -40,6 +40,8 @@ from couturier.registry import GatePolicy, ModelPackage, ModelRegistry, Register
 __all__ = [
     "EXPERIMENT",
     "POLICY",
+    "Holdout",
+    "Inputs",
     "PricingFit",
     "ece_noise_floor",
     "fit_pricing",
@@ -76,6 +78,26 @@ class Inputs:
     def take(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.x[mask], self.index[mask], self.log_ref[mask], self.category[mask]
 
+    def subset(self, mask: np.ndarray) -> Inputs:
+        return Inputs(*self.take(mask))
+
+    def relative(self, price: np.ndarray) -> np.ndarray:
+        """Each row's ``price`` as the models read it (:func:`relative_price`)."""
+        return relative_price(np.asarray(price, dtype=float), self.log_ref, self.index)
+
+
+@dataclass
+class Holdout:
+    """What :func:`score_holdout` finds: the gate's evaluation, the sales' intervals, the
+    metrics, the tables the report shows, and per listing with the simulator's truth, the
+    expected revenue at each price (suggested, the seller's own) over the oracle price's."""
+
+    evaluation: Evaluation
+    scores: ValueScores
+    metrics: dict[str, float]
+    details: dict[str, Any]
+    revenue: dict[str, np.ndarray] = field(default_factory=dict)
+
 
 @dataclass
 class PricingFit:
@@ -85,7 +107,9 @@ class PricingFit:
     evaluation: Evaluation
     scores: ValueScores
     metrics: dict[str, float]
+    inputs: Inputs  # the model inputs of every row of ``data.frame``
     details: dict[str, Any] = field(default_factory=dict)
+    revenue: dict[str, np.ndarray] = field(default_factory=dict)  # as in :class:`Holdout`
 
 
 def model_inputs(frame: pd.DataFrame, default_index: float) -> Inputs:
@@ -107,13 +131,13 @@ def fit_pricing(
     known = f["reference_price"].notna().to_numpy()
     train = data.part("train").to_numpy() & known
     calibration = data.part("calibration").to_numpy() & known
-    seen = model_inputs(f[train], math.nan).index  # NaN where a row has no market index
+    seen = frame_index(f[train])  # NaN where a row has no market index
     default_index = float(np.median(seen[~np.isnan(seen)])) if (~np.isnan(seen)).any() else 0.0
     inp = model_inputs(f, default_index)
     value = data.value_examples.to_numpy()
     sale = data.sale_examples.to_numpy()
-    y_value = np.log(f["sale_price"].to_numpy(float)) - inp.log_ref - inp.index
-    rel_ask = np.log(f["asking_price"].to_numpy(float)) - inp.log_ref - inp.index
+    y_value = inp.relative(f["sale_price"].to_numpy(float))
+    rel_ask = inp.relative(f["asking_price"].to_numpy(float))
 
     tr, cal = value & train, value & calibration
     fitted = fit_market_value(
@@ -140,7 +164,8 @@ def fit_pricing(
     )
     pricer, package = Pricer.from_fitted(fitted, params, inp.x[value & train][:64])
     fit_s = time.perf_counter() - started
-    evaluation, scores, metrics, details = score_holdout(pricer, data, inp)
+    held = score_holdout(pricer, data, inp)
+    scores, details = held.scores, held.details
     details["seconds"] = {"fit": round(fit_s, 1), "total": round(time.perf_counter() - started, 1)}
     details["examples"] = {
         "value_train": int((value & train).sum()),
@@ -148,12 +173,12 @@ def fit_pricing(
         "value_holdout": len(scores.sale),
         "sale_train": int((sale & train).sum()),
     }
-    return PricingFit(data, pricer, package, evaluation, scores, metrics, details)
+    return PricingFit(
+        data, pricer, package, held.evaluation, scores, held.metrics, inp, details, held.revenue
+    )
 
 
-def score_holdout(
-    pricer: Pricer, data: _data.PricingData, inp: Inputs | None = None
-) -> tuple[Evaluation, ValueScores, dict[str, float], dict[str, Any]]:
+def score_holdout(pricer: Pricer, data: _data.PricingData, inp: Inputs | None = None) -> Holdout:
     """``pricer`` on ``data``'s holdout: what the gate, the report and the benchmark read."""
     f = data.frame
     inp = inp or model_inputs(f, pricer.params.default_index)
@@ -173,7 +198,7 @@ def score_holdout(
     )
     metrics = scores.metrics()
     s = data.sale_examples.to_numpy() & hold
-    rel_ask = np.log(f["asking_price"].to_numpy(float)) - inp.log_ref - inp.index
+    rel_ask = inp.relative(f["asking_price"].to_numpy(float))
     for h in pricer.params.horizons:
         p = pricer.sale_probability(inp.x[s], rel_ask[s], h)
         y = f.loc[s, f"sold_{h}d"].to_numpy()
@@ -188,8 +213,10 @@ def score_holdout(
     details["coverage_by_week"] = (
         pd.Series(scores.covered).groupby(weeks).agg(["mean", "size"]).reset_index().values.tolist()
     )
+    revenue: dict[str, np.ndarray] = {}
     if data.has_truth:
-        metrics.update(_revenue(pricer, f, inp, hold))
+        revenue_metrics, revenue = _revenue(pricer, f, inp, hold)
+        metrics.update(revenue_metrics)
         # the bar: the true market value times the training window's typical sale / value
         k = float(
             (f.loc[value & before, "sale_price"] / f.loc[value & before, "market_value"]).median()
@@ -197,7 +224,7 @@ def score_holdout(
         oracle = k * f.loc[v, "market_value"].to_numpy(float)
         metrics["oracle_mdape"] = float(np.median(np.abs(oracle - scores.sale) / scores.sale))
     evaluation = Evaluation(overall=metrics, slices=scores.slices(), holdout=_holdout_id(data))
-    return evaluation, scores, metrics, details
+    return Holdout(evaluation, scores, metrics, details, revenue)
 
 
 def ece_noise_floor(p: np.ndarray, draws: int = 100, seed: int = 0) -> float:
@@ -212,20 +239,28 @@ def ece_noise_floor(p: np.ndarray, draws: int = 100, seed: int = 0) -> float:
     )
 
 
-def _revenue(pricer: Pricer, f: pd.DataFrame, inp: Inputs, hold: np.ndarray) -> dict[str, float]:
-    """Expected revenue (the simulator's true demand curve) at the suggested price, at the
-    seller's own price and at the oracle price, over the holdout's listings."""
+def _revenue(
+    pricer: Pricer, f: pd.DataFrame, inp: Inputs, hold: np.ndarray
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Expected revenue (the simulator's true demand curve) at the suggested price and at the
+    seller's own price over the oracle price's: the metrics, and the ratios per holdout
+    listing (what the report plots)."""
     h = hold & f["market_value"].notna().to_numpy()
     suggested = pricer.suggest(*inp.take(h), 30)
     value, demand = f.loc[h, "market_value"].to_numpy(), f.loc[h, "demand_30d"].to_numpy()
     at_suggested = expected_revenue(suggested.price, value, demand)
     at_oracle = expected_revenue(f.loc[h, "oracle_price"].to_numpy(), value, demand)
     at_asking = expected_revenue(f.loc[h, "asking_price"].to_numpy(), value, demand)
-    return {
-        "revenue_vs_oracle": float(np.mean(at_suggested / at_oracle)),
-        "revenue_vs_oracle_total": float(at_suggested.sum() / at_oracle.sum()),
-        "asking_revenue_vs_oracle": float(np.mean(at_asking / at_oracle)),
+    ratios = {
+        "suggested price": at_suggested / at_oracle,
+        "seller's own price": at_asking / at_oracle,
     }
+    metrics = {
+        "revenue_vs_oracle": float(np.mean(ratios["suggested price"])),
+        "revenue_vs_oracle_total": float(at_suggested.sum() / at_oracle.sum()),
+        "asking_revenue_vs_oracle": float(np.mean(ratios["seller's own price"])),
+    }
+    return metrics, ratios
 
 
 def _holdout_id(data: _data.PricingData) -> str:
@@ -257,8 +292,7 @@ def _champion_evaluation(
         old = Pricer.from_registry(registry, champion)
     except (CouturierError, KeyError, ValueError):
         return champion, None  # an unreadable champion is not judged against, and says so
-    evaluation, *_ = score_holdout(old, fit.data)
-    return champion, evaluation
+    return champion, score_holdout(old, fit.data).evaluation
 
 
 def run_recipe(

@@ -21,8 +21,8 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from couturier.domains.pricing._evaluate import MIN_SEGMENT_SALES, ValueScores, coverage_table
-from couturier.domains.pricing._recipe import MIN_COVERAGE, Inputs, PricingFit, model_inputs
-from couturier.marketplace import expected_revenue, sale_probability
+from couturier.domains.pricing._recipe import MIN_COVERAGE, Inputs, PricingFit
+from couturier.marketplace import sale_probability
 
 __all__ = ["reliability_bins", "render", "segment_rows", "write_report"]
 
@@ -208,7 +208,7 @@ def _calibration(
     fit: PricingFit, f: pd.DataFrame, inp: Inputs, sale: np.ndarray
 ) -> tuple[list[Plot], list[tuple[int, list[dict[str, float]]]]]:
     horizons = fit.pricer.params.horizons
-    rel = np.log(f["asking_price"].to_numpy(float)) - inp.log_ref - inp.index
+    rel = inp.relative(f["asking_price"].to_numpy(float))
     size = (4.2 * len(horizons), 4)
     fig, axes = _pyplot().subplots(1, len(horizons), figsize=size, squeeze=False)
     tables = []
@@ -226,16 +226,11 @@ def _calibration(
     return [("sale-probability reliability", _png(fig))], tables
 
 
-def _revenue_plot(fit: PricingFit, f: pd.DataFrame, inp: Inputs) -> list[Plot]:
-    if not fit.data.has_truth or not (h := f["market_value"].notna().to_numpy()).any():
+def _revenue_plot(fit: PricingFit) -> list[Plot]:
+    """The recipe's per-listing revenue ratios (``fit.revenue``), where the truth is there."""
+    ratios = fit.revenue
+    if not ratios or not len(ratios["suggested price"]):
         return []
-    value, demand = f.loc[h, "market_value"].to_numpy(float), f.loc[h, "demand_30d"].to_numpy(float)
-    oracle = expected_revenue(f.loc[h, "oracle_price"].to_numpy(float), value, demand)
-    prices = {
-        "suggested price": fit.pricer.suggest(*inp.take(h), _HORIZON).price,
-        "seller's own price": f.loc[h, "asking_price"].to_numpy(float),
-    }
-    ratios = {k: expected_revenue(v, value, demand) / oracle for k, v in prices.items()}
     edges = np.linspace(0.0, max(1.0, *(float(r.max()) for r in ratios.values())), 41)
     fig, axes = _pyplot().subplots(1, 2, figsize=(8.6, 3.6), sharex=True, sharey=True)
     for ax, (label, r) in zip(axes, ratios.items(), strict=True):
@@ -289,7 +284,7 @@ def write_report(fit: PricingFit, *, version: int, folder: Path) -> Path:
     # the holdout listings the recipe scored (those with a reference price), and their inputs
     known = fit.data.part("holdout").to_numpy() & f["reference_price"].notna().to_numpy()
     hold = f[known].reset_index(drop=True)
-    inp = model_inputs(hold, params.default_index)
+    inp = fit.inputs.subset(known)
     sale = fit.data.sale_examples.to_numpy()[known]
     table = coverage_table(fit.scores)
     reliability_plots, reliability = _calibration(fit, hold, inp, sale)
@@ -306,7 +301,7 @@ def write_report(fit: PricingFit, *, version: int, folder: Path) -> Path:
             "weeks": _weekly_plot(fit.details.get("coverage_by_week", []), params.confidence),
             "width": _width_plots(fit.scores),
             "reliability": reliability_plots,
-            "revenue": _revenue_plot(fit, hold, inp),
+            "revenue": _revenue_plot(fit),
             "example": example_plots,
         },
         reliability=reliability,

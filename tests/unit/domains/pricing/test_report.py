@@ -12,7 +12,7 @@ import pytest
 from couturier.domains.pricing._data import PricingData
 from couturier.domains.pricing._evaluate import MIN_SEGMENT_SALES
 from couturier.domains.pricing._pricer import Pricer, PricingParams
-from couturier.domains.pricing._recipe import PricingFit, score_holdout
+from couturier.domains.pricing._recipe import PricingFit, model_inputs, score_holdout
 from couturier.domains.pricing._report import (
     reliability_bins,
     render,
@@ -121,10 +121,21 @@ def _fit(n: int = 600) -> PricingFit:
     )
     names = ("median", "lower", "upper", "sale_7d", "sale_30d")
     pricer = Pricer({name: _Session(name) for name in names}, params)
-    evaluation, scores, metrics, details = score_holdout(pricer, data)
-    details["examples"] = {"value_holdout": len(scores.sale)}
+    inputs = model_inputs(frame, params.default_index)
+    held = score_holdout(pricer, data, inputs)
+    held.details["examples"] = {"value_holdout": len(held.scores.sale)}
     package: Any = None
-    return PricingFit(data, pricer, package, evaluation, scores, metrics, details)
+    return PricingFit(
+        data,
+        pricer,
+        package,
+        held.evaluation,
+        held.scores,
+        held.metrics,
+        inputs,
+        held.details,
+        held.revenue,
+    )
 
 
 def test_write_report_one_self_contained_page(tmp_path: Path) -> None:
