@@ -12,6 +12,13 @@ listing's maximum photo logit (what the fusion sees), next to the oracle's PR-AU
 holdout. Labels are the simulator's truth (no expert errors), so the curve is about what the
 pixels hold, not about label noise.
 
+``--supervision report`` adds what the experts' control-point reports say of each training
+photo (``labels.photo_targets``: the simulator's reports, with their noise, skips and misjudged
+points) to the verdicts; ``verdict`` (the default) trains on verdicts alone. Either way each
+run also reports ``holdout_pr_auc_points``: a logistic regression on the validation listings
+over the maximum photo logit and each control point's highest fail logit (what the fusion
+adds), scored on the holdout.
+
 On a machine without the platform's store clients (Feast, MLflow: a GPU box), the simulator
 and the image model are loaded alone (``load_alone``); ``load_world`` serves
 ``pixel_oracle.py`` too.
@@ -134,6 +141,7 @@ def main() -> None:
     parser.add_argument("--widths", help="channels of the five conv stages, e.g. 48,64,128,192,256")
     parser.add_argument("--photos-per-epoch", type=int, help="max_photos_per_epoch")
     parser.add_argument("--negatives", type=float, help="negatives_per_positive")
+    parser.add_argument("--supervision", choices=("verdict", "report"), default="verdict")
     args = parser.parse_args()
     from sklearn.metrics import average_precision_score
 
@@ -145,9 +153,11 @@ def main() -> None:
         "epochs": args.epochs,
         "photos_per_epoch": args.photos_per_epoch or "default",
         "negatives_per_positive": args.negatives or "default",
+        "supervision": args.supervision,
         "runs": [],
     }
     world = load_world(args.listings, args.seed, args.workers)
+    targets = _report_targets(world) if args.supervision == "report" else None
     result.update(world.timings, photos=len(world.images))
     truth, at, owner, label = world.truth, world.at, world.owner, world.label
     images, contexts = world.images, world.contexts
@@ -191,11 +201,18 @@ def main() -> None:
         )
         t0 = time.perf_counter()
         trained = image_model.train_image_model(
-            images[rows], contexts[rows], label[rows], owner[rows], valid, cfg
+            images[rows],
+            contexts[rows],
+            label[rows],
+            owner[rows],
+            valid,
+            cfg,
+            targets=_only(targets, rows, at[rows] < valid_start),
         )
         seconds = time.perf_counter() - t0
         scores = image_model.predict_logits(trained.net, images[hold], contexts[hold], args.device)
         best, y = image_model.listing_max(owner[hold], scores, label[hold])
+        with_points = _points_score(trained.net, world, rows[valid], np.flatnonzero(hold))
         flaws = _recall_by_flaw(best, y, truth.loc[np.unique(owner[hold])])
         run = {
             "train_listings": int(valid_start - first),
@@ -203,6 +220,10 @@ def main() -> None:
             "best_epoch": trained.best_epoch,
             "valid_pr_auc": round(max(h["valid_listing_pr_auc"] for h in trained.history), 4),
             "holdout_pr_auc": round(float(average_precision_score(y, best)), 4),
+            "holdout_pr_auc_points": round(with_points, 4),
+            "reported_photos": 0
+            if targets is None
+            else int((~np.isnan(targets.fail[rows][~valid])).any(axis=1).sum()),
             "train_seconds": round(seconds, 1),
             **flaws,
         }
@@ -211,6 +232,62 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_result(args.out, result)
     print(json.dumps(result, indent=1))
+
+
+def _report_targets(world: PhotoWorld) -> Any:
+    """Every photo's control-point targets from its listing's report (whichever verdict it
+    had), measurements standardized by the authentic reports of the oldest 75%."""
+    labels = load_alone("domains.authentication.labels")
+    frame = labels.label_rows(world.market).merge(world.listings[["listing_id", "brand_id"]])
+    older = frame["listing_id"].isin(world.listings["listing_id"][: world.valid_start])
+    scale = labels.MeasureScale.fit(frame[older])
+    return labels.photo_targets(frame, world.photos, frame["verdict"].notna(), scale)
+
+
+def _only(targets: Any, rows: np.ndarray, keep: np.ndarray) -> Any:
+    """``targets`` of ``rows``, NaN outside ``keep`` (validation photos train on nothing)."""
+    if targets is None:
+        return None
+    fail, measure = targets.fail[rows].copy(), targets.measure[rows].copy()
+    fail[~keep], measure[~keep] = np.nan, np.nan
+    return type(targets)(fail, measure)
+
+
+def _points_score(net: Any, world: PhotoWorld, valid: np.ndarray, hold: np.ndarray) -> float:
+    """Holdout PR-AUC of a logistic regression over each listing's maximum photo logit and
+    per-point highest fail logit, fitted on the validation listings (truth labels)."""
+    import torch
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score
+    from sklearn.pipeline import make_pipeline
+
+    image_model = load_alone("domains.authentication.image_model")
+
+    def features(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        outs = []
+        with torch.no_grad():
+            for k in range(0, len(rows), 512):
+                r = rows[k : k + 512]
+                logit, _, points = net(
+                    torch.from_numpy(world.images[r]), torch.from_numpy(world.contexts[r])
+                )
+                outs.append(np.column_stack([logit.numpy(), points.numpy()]))
+        out = np.concatenate(outs)
+        ids, at = np.unique(world.owner[rows], return_inverse=True)
+        best = np.full(len(ids), -np.inf)
+        np.maximum.at(best, at, out[:, 0])
+        views = world.contexts[rows] % 4
+        points = image_model.point_max(at, len(ids), out[:, 1:], image_model.VISIBLE[views])
+        y = np.zeros(len(ids))
+        np.maximum.at(y, at, world.label[rows])
+        return np.column_stack([best, points]), y
+
+    x_valid, y_valid = features(valid)
+    x_hold, y_hold = features(hold)
+    model = make_pipeline(SimpleImputer(strategy="median"), LogisticRegression(max_iter=2000))
+    model.fit(x_valid, y_valid)
+    return float(average_precision_score(y_hold, model.predict_proba(x_hold)[:, 1]))
 
 
 def flagged_at_1pct_fpr(score: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -252,7 +252,7 @@ def _train_metrology(
             idx = torch.from_numpy(chosen[k : k + batch]).to(device)
             i, j = rng.integers(0, 96 - crop + 1, size=2)
             x = x_all[idx, i : i + crop, j : j + crop].float()
-            out, _ = net(x, c_all[idx])
+            out = net(x, c_all[idx])[0]
             loss = (((out - t_all[idx]) ** 2) * m_all[idx]).sum() / m_all[idx].sum()
             opt.zero_grad()
             loss.backward()

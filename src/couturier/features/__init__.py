@@ -23,7 +23,12 @@ from couturier.features._materialize import (
 )
 from couturier.features._online import OnlineFeatures, OnlineReader, check_entity, read_entity
 from couturier.features._repo import FeatureRepo, SourceReport
-from couturier.features._training import TrainingSet, build_training_set, validate_entity_frame
+from couturier.features._training import (
+    TrainingSet,
+    build_label_set,
+    build_training_set,
+    validate_entity_frame,
+)
 from couturier.features.types import (
     DerivedFeatures,
     EntitySpec,
@@ -47,6 +52,7 @@ __all__ = [
     "StoreState",
     "TrainingSet",
     "ViewMaterialization",
+    "build_label_set",
     "build_training_set",
     "check_entity",
     "freshness",

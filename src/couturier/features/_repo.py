@@ -194,9 +194,13 @@ class FeatureRepo:
         return self.sources / f"{view}.parquet"
 
     def write_sources(self, data: SourceData) -> list[SourceReport]:
-        """Run every view's batch computation and write its source atomically."""
+        """Run every view's (and label view's) batch computation; write its source atomically."""
         self.sources.mkdir(parents=True, exist_ok=True)
-        return [self._write_source(view, view.compute(data)) for view in self.features.views]
+        return [self._write_source(view, view.compute(data)) for view in self._all_views]
+
+    @property
+    def _all_views(self) -> tuple[FeatureViewSpec, ...]:
+        return (*self.features.views, *self.features.labels)
 
     def _write_source(self, view: FeatureViewSpec, frame: pd.DataFrame) -> SourceReport:
         key = view.entity.join_key
@@ -235,7 +239,7 @@ class FeatureRepo:
     def source_fingerprint(self) -> str:
         """Hash of every source file and of the definitions: what a training set was built from."""
         h = hashlib.sha256(self.definition_fingerprint().encode())
-        for view in self.features.views:
+        for view in self._all_views:
             path = self.source_path(view.name)
             if not path.exists():
                 raise NotFoundError(
@@ -257,7 +261,7 @@ class FeatureRepo:
                     "fields": [(x.name, x.dtype, repr(x.default)) for x in v.fields],
                     "compute": _source_of(v.compute),
                 }
-                for v in f.views
+                for v in self._all_views
             ],
             "derived": [
                 {
@@ -269,6 +273,8 @@ class FeatureRepo:
                 for d in f.derived
             ],
         }
+        if f.labels:  # only then: the fingerprints of label-free sets stay as they were
+            spec["labels"] = [v.name for v in f.labels]
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
     # ---- Feast definitions ------------------------------------------------------------
@@ -286,7 +292,7 @@ class FeatureRepo:
         }
         objs.update({f"entity:{k}": v for k, v in entities.items()})
         views: dict[str, Any] = {}
-        for v in self.features.views:
+        for v in self._all_views:
             source = feast.FileSource(
                 name=f"{v.name}_source",
                 path=str(self.source_path(v.name)),
@@ -304,7 +310,7 @@ class FeatureRepo:
                 ttl=v.ttl,
                 schema=schema,
                 source=source,
-                online=True,
+                online=v not in self.features.labels,
                 description=v.description,
             )
             objs[f"source:{v.name}"] = source
@@ -324,7 +330,7 @@ class FeatureRepo:
             objs[f"derived:{d.name}"] = odfv
         objs["service"] = feast.FeatureService(
             name=self.features.service_name,
-            features=[*views.values(), *derived],
+            features=[*(views[v.name] for v in self.features.views), *derived],
             description=self.features.description,
             tags={"definition_sha256": self.definition_fingerprint()},
         )

@@ -21,7 +21,7 @@ import pandas as pd
 from couturier.errors import InvalidInputError
 from couturier.features._repo import FeatureRepo
 
-__all__ = ["TrainingSet", "build_training_set", "validate_entity_frame"]
+__all__ = ["TrainingSet", "build_label_set", "build_training_set", "validate_entity_frame"]
 
 ROW = "__row"
 
@@ -155,6 +155,45 @@ def build_training_set(
         fingerprint=h.hexdigest(),
         unknown=unknown,
     )
+
+
+def build_label_set(
+    repo: FeatureRepo, entities: pd.DataFrame, *, timestamp: str = "event_timestamp"
+) -> pd.DataFrame:
+    """``entities`` (root key, time T) with every label view's fields as known at T.
+
+    A row gets each label view's newest row whose event time *and* arrival time
+    (``created_timestamp``) are at or before T, within the view's TTL, else nulls: a label
+    counts only from when it arrived. Ask as of the training cutoff for what a model may learn
+    from, and as of today for what judges it.
+    """
+    fs = repo.features
+    if not fs.labels:
+        raise InvalidInputError(
+            f"feature set {fs.service!r} declares no label views; add them to its "
+            "FeatureSet(labels=...)",
+            field="labels",
+        )
+    key = fs.root.join_key
+    for view in fs.labels:
+        if view.entity.name != fs.root.name:
+            raise InvalidInputError(
+                f"label view {view.name!r} is of entity {view.entity.name!r}; label views are "
+                f"of the root entity {fs.root.name!r}",
+                field=view.name,
+            )
+    frame = validate_entity_frame(entities, key, timestamp)
+    frame[ROW] = range(len(frame))
+    query = frame[[key, timestamp, ROW]].rename(columns={timestamp: "event_timestamp"})
+    refs = [f"{v.name}:{f.name}" for v in fs.labels for f in v.fields]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        job = repo.store.get_historical_features(
+            entity_df=query, features=refs, filter_by_created_timestamp=True
+        )
+        result = job.to_df()
+    result = result.sort_values(ROW).drop(columns=[ROW]).reset_index(drop=True)
+    return result.rename(columns={"event_timestamp": timestamp})
 
 
 def _root_view(repo: FeatureRepo) -> str:

@@ -109,6 +109,11 @@ class FeatureSet:
     the other join keys come from: ``{"seller_id": "listing_features"}`` means the source of
     ``listing_features`` carries each root entity's ``seller_id`` (an immutable attribute),
     so a training set needs only the root key and a time. Online, requests carry every key.
+
+    ``labels`` are label views: declared like feature views (of the root entity, with
+    ``created_timestamp`` the time a label *arrived*), joined point-in-time by
+    :func:`~couturier.features.build_label_set`, so a label counts only from its arrival; they
+    are never part of the served feature service and never materialized online.
     """
 
     service: str
@@ -118,13 +123,14 @@ class FeatureSet:
     derived: tuple[DerivedFeatures, ...] = ()
     key_from: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    labels: tuple[FeatureViewSpec, ...] = ()
 
     @property
     def service_name(self) -> str:
         return f"{self.service}_v{self.version}"
 
     def view(self, name: str) -> FeatureViewSpec:
-        for v in self.views:
+        for v in (*self.views, *self.labels):
             if v.name == name:
                 return v
         raise KeyError(name)

@@ -13,6 +13,12 @@ probabilities are known (``sale_probability``), so pricing has its own Bayes bar
 
 from couturier.marketplace._catalog import CATEGORIES, MAX_BRANDS
 from couturier.marketplace._config import SimulationConfig
+from couturier.marketplace._control_points import (
+    CONTROL_POINTS,
+    RESULTS,
+    ControlPoint,
+    control_point,
+)
 from couturier.marketplace._demand import ELASTICITY, expected_revenue, sale_probability
 from couturier.marketplace._flaws import FLAWS, VIEWS
 from couturier.marketplace._scenarios import SCENARIOS
@@ -23,18 +29,22 @@ from couturier.marketplace._summary import Summary, contact_sheet, summarize
 
 __all__ = [
     "CATEGORIES",
+    "CONTROL_POINTS",
     "DATA_SCHEMAS",
     "ELASTICITY",
     "FLAWS",
     "MAX_BRANDS",
+    "RESULTS",
     "SCENARIOS",
     "TABLES",
     "TABLE_SCHEMAS",
     "VIEWS",
+    "ControlPoint",
     "Marketplace",
     "SimulationConfig",
     "Summary",
     "contact_sheet",
+    "control_point",
     "expected_revenue",
     "sale_probability",
     "simulate",

@@ -44,6 +44,12 @@ class SimulationConfig(BaseModel):
     )
     verdict_coverage: float = Field(1.0, ge=0.0, le=1.0, description="share of listings judged")
     label_delay_median_days: float = Field(4.0, gt=0, description="median verdict delay in days")
+    report_share: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="share of verdicts that come with the expert's control-point report",
+    )
     start: datetime = Field(datetime(2026, 1, 1, tzinfo=UTC), description="first listing time")
     chunk_size: int = Field(2000, ge=1, description="listings per Parquet part file")
     render_photos: bool = Field(

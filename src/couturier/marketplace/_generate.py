@@ -1,10 +1,11 @@
-"""Listings, photos, verdicts, interactions, sales and price changes, one listing at a time.
+"""Listings, photos, verdicts and their reports, interactions, sales and price changes, one
+listing at a time.
 
 Every listing ``i`` draws from its own random streams, one per aspect (``_world.STREAMS``): its
-time, seller, authenticity, factory, flaws, product, listing fields, photos, verdict,
-interactions and demand (its sale, ``_sales.py``). So the output is the same whatever the chunk
-size or the number of worker processes, and a drift scenario changes only what depends on the
-answer it overrides.
+time, seller, authenticity, factory, flaws, product, listing fields, photos, verdict, the
+verdict's control-point report (``_reports.py``), interactions and demand (its sale,
+``_sales.py``). So the output is the same whatever the chunk size or the number of worker
+processes, and a drift scenario changes only what depends on the answer it overrides.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from couturier.marketplace._flaws import (
 )
 from couturier.marketplace._oracle import CONDITION_P, CONDITIONS, PriceModel, oracle_logit
 from couturier.marketplace._photos import PhotoSpec, render_photo
+from couturier.marketplace._reports import N_EXPERTS, experts, report
 from couturier.marketplace._sales import Sale, simulate_sale
 from couturier.marketplace._scenarios import ALL_FACTORIES
 from couturier.marketplace._world import World, stream
@@ -60,7 +62,16 @@ _LETTERS = np.array(list("ABCDEFGHJKLMNPRSTUVWXYZ"))
 RETURN_RATE_AUTHENTIC, RETURN_RATE_COUNTERFEIT = 0.04, 0.40
 #: An event reaches the platform this long after it happens.
 _ARRIVAL_US = 5_000_000
-_CHUNKED = ("listings", "truth", "photos", "verdicts", "interactions", "sales", "price_changes")
+_CHUNKED = (
+    "listings",
+    "truth",
+    "photos",
+    "verdicts",
+    "control_points",
+    "interactions",
+    "sales",
+    "price_changes",
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class _Columns:
     truth: dict[str, list[Any]] = field(default_factory=dict)
     photos: dict[str, list[Any]] = field(default_factory=dict)
     verdicts: dict[str, list[Any]] = field(default_factory=dict)
+    control_points: dict[str, list[Any]] = field(default_factory=dict)
     interactions: dict[str, list[Any]] = field(default_factory=dict)
     sales: dict[str, list[Any]] = field(default_factory=dict)
     price_changes: dict[str, list[Any]] = field(default_factory=dict)
@@ -251,7 +263,7 @@ def _listing(world: World, i: int, out: _Columns) -> None:  # noqa: PLR0915 - th
     covered = vr.random() < c.verdict_coverage
     delay_days = vr.lognormal(np.log(c.label_delay_median_days), 0.5)
     wrong = vr.random() < (c.expert_miss_rate if fake else c.expert_false_alarm_rate)
-    expert = int(vr.integers(0, 24))
+    expert = int(vr.integers(0, N_EXPERTS))
     arrival_us = int(vr.uniform(0.0, 6 * 3600) * 1e6)
     if covered:
         decided_us = listed_us + int(delay_days * _US_PER_DAY)
@@ -264,6 +276,21 @@ def _listing(world: World, i: int, out: _Columns) -> None:  # noqa: PLR0915 - th
             decided_at=decided_us,
             created_at=decided_us + arrival_us,
         )
+        # the report arrives with the verdict; the expert held the item, not its photos
+        judge = experts(seed)[expert]
+        for check in report(stream(seed, "report", i), judge, brand, z, malformed, c.report_share):
+            out.add(
+                "control_points",
+                check_id=i * 8 + check.index,
+                verdict_id=i,
+                listing_id=i,
+                expert_id=expert,
+                control_point=check.control_point,
+                result=check.result,
+                measurement=check.measurement,
+                decided_at=decided_us,
+                created_at=decided_us + arrival_us,
+            )
 
     # demand: the sale, if any, and the seller's price cuts before it
     sale = simulate_sale(stream(seed, "demand", i), base_hazard, float(price), value)

@@ -3,17 +3,21 @@
 Every chunk is validated against its pandera schema before it is written, so a table on disk
 either follows these rules or does not exist. ``truth`` holds the simulator's latent variables
 (what no marketplace would know); models must never read it, reports compare against it.
-``sales`` and ``price_changes`` are what the demand model (``_demand.py``) made happen.
+``control_points`` are the experts' reports that come with some verdicts, in the catalogue's terms
+(``_control_points.py``). ``sales`` and ``price_changes`` are what the demand model
+(``_demand.py``) made happen.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 
 from couturier.errors import InvalidInputError
 from couturier.marketplace._catalog import CATEGORIES
+from couturier.marketplace._control_points import CONTROL_POINTS, RESULTS
 from couturier.marketplace._flaws import FLAWS, VIEWS
 from couturier.marketplace._oracle import CONDITIONS
 from couturier.marketplace._world import COUNTRIES
@@ -128,6 +132,19 @@ TABLE_SCHEMAS: dict[str, pa_arrow.Schema] = {
             ("created_at", _TS),
         ]
     ),
+    "control_points": pa_arrow.schema(
+        [
+            ("check_id", _I),
+            ("verdict_id", _I),
+            ("listing_id", _I),
+            ("expert_id", _I),
+            ("control_point", _S),
+            ("result", _S),
+            ("measurement", _F),
+            ("decided_at", _TS),
+            ("created_at", _TS),
+        ]
+    ),
     "interactions": pa_arrow.schema(
         [
             ("interaction_id", _I),
@@ -177,6 +194,25 @@ def _ts() -> pa.Column:
 
 
 _CATS = list(CATEGORIES)
+_POINTS = [p.name for p in CONTROL_POINTS]
+
+
+def _measurement_fits(df: pd.DataFrame) -> pd.Series:
+    """A measurable point's measurement lies in its physical range at its precision; a
+    pass/fail-only point has none."""
+    m = df["measurement"].to_numpy(dtype=float, na_value=np.nan)
+    ok = np.ones(len(df), dtype=bool)
+    for point in CONTROL_POINTS:
+        rows = (df["control_point"] == point.name).to_numpy()
+        if not point.measurable or point.low is None or point.high is None:
+            ok[rows] = np.isnan(m[rows])
+            continue
+        scaled = m[rows] * 10.0**point.decimals
+        fits = (m[rows] >= point.low) & (m[rows] <= point.high)
+        ok[rows] = fits & (np.abs(scaled - np.round(scaled)) < 1e-6)
+    return pd.Series(ok, index=df.index)
+
+
 _JPEG = pa.Check(lambda s: s.map(lambda b: b[:3] == b"\xff\xd8\xff"), name="is_jpeg")
 
 DATA_SCHEMAS: dict[str, pa.DataFrameSchema] = {
@@ -299,6 +335,36 @@ DATA_SCHEMAS: dict[str, pa.DataFrameSchema] = {
         },
         checks=[
             pa.Check(lambda df: df["created_at"] >= df["decided_at"], name="arrives_after_decision")
+        ],
+        strict=True,
+    ),
+    "control_points": pa.DataFrameSchema(
+        {
+            "check_id": _id(unique=True),
+            "verdict_id": _id(),
+            "listing_id": _id(),
+            "expert_id": _id(),
+            "control_point": pa.Column(str, pa.Check.isin(_POINTS)),
+            "result": pa.Column(str, pa.Check.isin(RESULTS)),
+            "measurement": pa.Column(float, nullable=True),
+            "decided_at": _ts(),
+            "created_at": _ts(),
+        },
+        checks=[
+            pa.Check(
+                lambda df: df["check_id"] // 8 == df["verdict_id"], name="check_id_of_verdict"
+            ),
+            pa.Check(
+                lambda df: (
+                    df["check_id"] % 8
+                    == df["control_point"].map({p: k for k, p in enumerate(_POINTS)})
+                ),
+                name="check_id_names_its_point",
+            ),
+            pa.Check(_measurement_fits, name="measurement_in_range_at_precision"),
+            pa.Check(
+                lambda df: df["created_at"] >= df["decided_at"], name="arrives_after_decision"
+            ),
         ],
         strict=True,
     ),

@@ -30,12 +30,15 @@ from couturier.marketplace._schemas import TABLE_SCHEMAS, TABLES
 __all__ = ["MANIFEST", "Marketplace"]
 
 MANIFEST = "manifest.json"
-FORMAT = "couturier-marketplace/2"  # 2: sales, price_changes, truth demand columns
+# 2: sales, price_changes, truth demand columns; 3: control_points (the experts' reports),
+# config.report_share
+FORMAT = "couturier-marketplace/3"
 #: the column that says when a row reached the platform (``Marketplace.at``)
 _ARRIVAL = {
     "listings": "created_at",
     "photos": "created_at",
     "verdicts": "created_at",
+    "control_points": "created_at",
     "interactions": "created_at",
     "sales": "created_at",
     "price_changes": "created_at",
@@ -87,9 +90,9 @@ class Marketplace:
 
     def at(self, when: datetime) -> Marketplace:
         """The marketplace as the platform knew it at ``when``: only rows that had arrived
-        (listings, photos, verdicts, interactions, sales, price changes and sellers by
-        ``created_at``, buyers by ``joined_at``, truth for the listings that had arrived).
-        Time travel for replays."""
+        (listings, photos, verdicts and their control-point reports, interactions, sales, price
+        changes and sellers by ``created_at``, buyers by ``joined_at``, truth for the listings
+        that had arrived). Time travel for replays."""
         return Marketplace(self.path, as_of=when)
 
     def _read_part(self, table: str, part: Path, columns: Sequence[str] | None) -> pa.Table:

@@ -1,10 +1,10 @@
 """What a simulated marketplace looks like, and how hard its counterfeit problem is.
 
-The summary states counts (sales and price changes among them), prevalence, label delays, and
-two bars: the oracle's PR-AUC (the best any model could do) and a logistic regression on the
-price and seller fields alone (what a model gets without the photos). Both are scored on the
-last 30% of the period against the experts' verdicts, the labels a real model is trained and
-judged on.
+The summary states counts (the experts' control-point checks, sales and price changes among
+them), prevalence, label delays, and two bars: the oracle's PR-AUC (the best any model could do)
+and a logistic regression on the price and seller fields alone (what a model gets without the
+photos). Both are scored on the last 30% of the period against the experts' verdicts, the labels
+a real model is trained and judged on.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Summary:
     sellers: int
     buyers: int
     verdicts: int
+    control_points: int  # checked points in the experts' reports
     interactions: int
     sales: int
     price_changes: int
@@ -105,6 +106,7 @@ def summarize(market: Marketplace) -> Summary:
         sellers=market.counts["sellers"],
         buyers=market.counts["buyers"],
         verdicts=len(labelled),
+        control_points=market.counts.get("control_points", 0),
         interactions=market.counts["interactions"],
         sales=market.counts.get("sales", 0),
         price_changes=market.counts.get("price_changes", 0),

@@ -47,6 +47,8 @@ STREAMS = {
             "ring_sellers",
             "market",  # the houses' market trends (a world draw of its own: others stay put)
             "demand",  # a listing's sale: when, at what price, to whom, its price cuts
+            "report",  # the expert's control-point report with a verdict (_reports.py)
+            "experts",  # each expert's habits, drawn once per expert (_reports.py)
         )
     )
 }

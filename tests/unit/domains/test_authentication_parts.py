@@ -219,6 +219,10 @@ def test_stacking_aggregates_each_listings_photos() -> None:
         photo_listing=np.array([5, 7, 7, 7]),
         photo_logit=np.array([1.0, -1.0, 2.0, 0.5]),
         photo_retrieval=np.array([0.1, 0.5, 0.2, 0.3]),
+        # every point's fail logit is 10 * photo + point index; views: front, label, monogram,
+        # hardware (the hardware photo shows stitching and hardware; the label photo stitching)
+        photo_points=10.0 * np.arange(4)[:, None] + np.arange(len(image_model.POINTS)),
+        photo_views=np.array([0, 3, 1, 2]),
     )
     assert x.shape == (2, len(fusion.INPUTS))
     listing7 = dict(zip(fusion.INPUTS, x[0], strict=True))
@@ -228,6 +232,15 @@ def test_stacking_aggregates_each_listings_photos() -> None:
     assert listing7["retrieval_max_logit"] == pytest.approx(0.0)  # logit(0.5)
     assert listing7["photos"] == 3
     assert x[1, 4] == 1
+    k = {p: i for i, p in enumerate(image_model.POINTS)}
+    # listing 7's photos: label (row 1), monogram (row 2), hardware (row 3)
+    assert listing7["point_stitch_density"] == 30 + k["stitch_density"]  # hardware beats label
+    assert listing7["point_monogram_spacing"] == 20 + k["monogram_spacing"]  # monogram only
+    assert listing7["point_hardware"] == 30 + k["hardware"]
+    listing5 = dict(zip(fusion.INPUTS, x[1], strict=True))  # one front photo
+    assert listing5["point_canvas_colour"] == k["canvas_colour"]
+    assert np.isnan(listing5["point_stitch_density"])  # a front photo shows no stitching
+    assert np.isnan(listing5["point_logo_typeface"])
 
 
 def test_the_fusion_model_is_calibrated_and_exports_exactly() -> None:
@@ -241,8 +254,11 @@ def test_the_fusion_model_is_calibrated_and_exports_exactly() -> None:
             rng.normal(y, 1.0),
             rng.normal(0, 1, n),
             rng.integers(1, 5, n),
+            *(rng.normal(y, 1.0) for _ in image_model.POINTS),
         ]
     ).astype(np.float32)
+    x[rng.random(x.shape) < 0.3] = np.nan  # a point no photo shows, and worse
+    x[:, :5] = np.nan_to_num(x[:, :5])  # the photo inputs exist for every listing
     model = fusion.fit_fusion(x, y)
     oof = fusion.out_of_fold(x, y)
     assert abs(oof.mean() - y.mean()) < 0.01  # calibrated in the large

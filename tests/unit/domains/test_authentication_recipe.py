@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from couturier.domains.authentication.recipe import RecipeConfig, run_recipe, sc
 from couturier.errors import InvalidInputError
 from couturier.evaluation import evaluate
 from couturier.features import FeatureRepo
-from couturier.marketplace import Marketplace
+from couturier.marketplace import CONTROL_POINTS, Marketplace
 from couturier.registry import ModelRegistry, session
 from couturier.settings import Settings
 
@@ -129,7 +130,10 @@ def test_the_registered_graph_reproduces_the_evaluated_scores(
     y = scored.frame["label"].to_numpy()
     assert len(y) == trained.first.details["metrics"]["n"]
     ev = evaluate(y, scored.scores.probability).overall
-    assert ev["pr_auc"] == pytest.approx(trained.first.metrics["pr_auc"], abs=1e-6)
+    # ONNX Runtime's convolutions sum in a batch-dependent order, and the recipe scored these
+    # photos in other batches: a probability moves by ~1e-7, enough to swap two near-tied
+    # listings (seen: 1.0e-6 of PR-AUC), far too little to hide a different graph
+    assert ev["pr_auc"] == pytest.approx(trained.first.metrics["pr_auc"], abs=1e-4)
     decided = set(scored.scores.decision)
     assert decided <= {"authentic", "review", "counterfeit"} and "authentic" in decided
     evidence = graph.evidence(
@@ -160,6 +164,27 @@ def test_the_report_shows_curves_decisions_slices_and_worst_errors(trained: Trai
     assert html.count("data:image/png;base64") == 3  # ROC, PR, calibration
     assert "data:image/jpeg;base64" in html  # the errors' photos and their evidence
     assert "Nearest verified references" in html
+    # each control point's accuracy against the reports, and each error's suspicions by photo
+    assert "Control points: the model's suspicion against the experts' reports" in html
+    assert re.search(r"monogram spacing</td><td>(0\.\d{3}|-)</td>", html)
+    assert re.search(
+        r"(stitch density|canvas colour|hardware engraving and colour|monogram "
+        r"spacing|monogram placement|logo and typeface) \d\.\d\d, photo \d",
+        html,
+    )
+
+
+def test_the_control_points_are_judged_against_the_experts_reports(trained: Trained) -> None:
+    d = trained.first.details
+    assert d["supervision"] == "report" and d["reported_photos"] > 0
+    points = d["control_points"]
+    assert set(points) == set(image_model.POINTS)
+    for name, m in points.items():
+        assert 0.5 < m["share_reported"] < 0.95, name  # report_share 0.8, minus skipped points
+        assert m["listings"] > 0
+        assert np.isnan(m["auc"]) or 0.0 <= m["auc"] <= 1.0
+    # what the photos show best is read above chance on this small world
+    assert max(m["auc"] for m in points.values() if not np.isnan(m["auc"])) > 0.55
 
 
 @pytest.fixture(scope="module")
@@ -365,6 +390,15 @@ def test_authenticate_answers_a_decision_with_evidence_and_stage_times(
     assert 0 < len(out["evidence"]) <= 10
     assert {e["verdict"] for e in out["evidence"]} <= {"authentic", "counterfeit"}
     assert len(out["photos"]) == len(body["photos"])
+    # a suspicion per control point some photo shows, with that photo, most suspicious first
+    shown = {p.name for p in CONTROL_POINTS for ph in body["photos"] if ph["view"] in p.views}
+    assert {cp["point"] for cp in out["control_points"]} == shown
+    suspicion = [cp["suspicion"] for cp in out["control_points"]]
+    assert suspicion == sorted(suspicion, reverse=True) and all(0 < s < 1 for s in suspicion)
+    for cp in out["control_points"]:
+        point = next(p for p in CONTROL_POINTS if p.name == cp["point"])
+        assert cp["label"] == point.label
+        assert body["photos"][cp["photo"]]["view"] in point.views
     assert out["degraded"] == {}  # the listing is in the online store
     stages = out["latency_ms"]
     assert set(stages) == {"decode", "features", "image_model", "retrieval_fusion", "total"}

@@ -21,6 +21,7 @@ from couturier.features import (
     FeatureRepo,
     FeatureSet,
     FeatureViewSpec,
+    build_label_set,
     build_training_set,
 )
 from couturier.features.types import CREATED_TS, EVENT_TS
@@ -78,9 +79,23 @@ def _world() -> Tables:
             "created_at": [day(5.2)],
         }
     )
+    control_points = pd.DataFrame(
+        {  # verdict 10's report: two points, and one row naming a point that does not exist
+            "check_id": [80, 81, 82],
+            "verdict_id": [10, 10, 10],
+            "listing_id": [10, 10, 10],
+            "expert_id": [0, 0, 0],
+            "control_point": ["stitch_density", "logo_typeface", "zip_pull"],
+            "result": ["fail", "pass", "fail"],
+            "measurement": [14.0, None, None],
+            "decided_at": [day(1.2)] * 3,
+            "created_at": [day(5.2)] * 3,
+        }
+    )
     return Tables(
         listings=listings,
         verdicts=verdicts,
+        control_points=control_points,
         products=pd.DataFrame({"product_id": [0], "brand_id": [0], "reference_price": [1000.0]}),
         brands=pd.DataFrame({"brand_id": [0], "serial_format": ["AA99"]}),
         sellers=pd.DataFrame(
@@ -116,6 +131,40 @@ def test_a_late_verdict_counts_only_after_it_arrived(repo: FeatureRepo) -> None:
     # listing 12 (day 6.5): it arrived on day 5.2, so the day-6 snapshot counts it
     assert ts.loc[1, "counterfeit_verdicts_total"] == 1
     assert ts.loc[1, "verdicts_total"] == 1
+
+
+def test_a_label_and_its_report_count_only_from_when_they_arrived(repo: FeatureRepo) -> None:
+    known = build_label_set(repo, _frame([(10, day(3.0)), (10, day(6.0)), (11, day(6.0))]))
+    assert known["listing_id"].tolist() == [10, 10, 11]
+    # day 3: decided on day 1.2, but it arrives on day 5.2: no label, no report yet
+    assert pd.isna(known.loc[0, "verdict"]) and pd.isna(known.loc[0, "cp_stitch_density"])
+    # day 6: the verdict with its report
+    assert known.loc[1, "verdict"] == "counterfeit"
+    assert known.loc[1, "cp_stitch_density"] == "fail"
+    assert known.loc[1, "cp_stitch_density_value"] == 14.0
+    assert known.loc[1, "cp_logo_typeface"] == "pass"
+    assert pd.isna(known.loc[1, "cp_monogram_angle"])  # not checked
+    assert pd.isna(known.loc[2, "verdict"])  # never judged
+
+
+def test_label_views_are_joined_for_training_but_never_served(repo: FeatureRepo) -> None:
+    served = {p.name for p in repo.feature_service().feature_view_projections}
+    assert "authentication_labels" not in served and "listing_features" in served
+    assert not repo.store.get_feature_view("authentication_labels").online
+    ts = build_training_set(repo, _frame([(10, day(6.0))])).frame
+    assert "verdict" not in ts.columns and "cp_stitch_density" not in ts.columns
+
+
+def test_a_refused_report_row_is_logged_and_the_rest_of_the_report_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = FeatureRepo(FEATURES, Settings(home=tmp_path))
+    with caplog.at_level("WARNING"):
+        r.write_sources(_world())
+    assert "check_id 82" in caplog.text and "'zip_pull' is unknown" in caplog.text
+    r.apply()
+    known = build_label_set(r, _frame([(10, day(6.0))]))
+    assert known.loc[0, "cp_stitch_density"] == "fail"  # the other rows of the report count
 
 
 def test_windows_count_only_what_was_known(repo: FeatureRepo) -> None:

@@ -3,7 +3,9 @@
 Input: one photo as ``uint8`` pixels ``(n, 96, 96, 3)`` (what :func:`decode_photo` returns)
 and its *context*, ``brand_id * 4 + view`` (:func:`context_codes`; the flaws are deviations
 from a house's signature, and each view shows different ones). Outputs: ``logit``
-(counterfeit, per photo) and ``embedding`` (64 numbers, what retrieval compares).
+(counterfeit, per photo), ``embedding`` (64 numbers, what retrieval compares) and ``points``
+(per photographable control point, ``POINTS``: the logit that an expert would fail it, read
+only where the photo's view shows that point).
 
 Design, from the simulator's story (``docs/simulator.md``):
 
@@ -18,7 +20,10 @@ Design, from the simulator's story (``docs/simulator.md``):
   from 0.33 (pixels only) to 0.72;
 * FiLM by context: per house and view, a scale and shift of the pooled features, so "what
   is normal" is learned per house;
-* an auxiliary head names the house from the pooled features (training only).
+* an auxiliary head names the house from the pooled features (training only);
+* the control-point heads, on the conditioned embedding: a fail logit per point (served: the
+  per-point suspicion) and, for the measurable points, the measurement in house-standardized
+  units (training only). They are what the experts' reports supervise (``image_model.py``).
 
 How it is trained: ``image_model.py``; exported, quantized and packaged: ``_image_onnx.py``.
 """
@@ -30,13 +35,16 @@ from typing import Any, cast
 import numpy as np
 
 from couturier.errors import InvalidInputError
-from couturier.marketplace import MAX_BRANDS, VIEWS
+from couturier.marketplace import CONTROL_POINTS, MAX_BRANDS, VIEWS
 
 __all__ = [
     "CONTEXTS",
     "EMBEDDING_DIM",
+    "MEASURED",
     "MODEL_NAME",
+    "POINTS",
     "SPECTRUM_GRID",
+    "VISIBLE",
     "build_network",
     "context_codes",
 ]
@@ -49,6 +57,12 @@ CONTEXTS = MAX_BRANDS * len(VIEWS)
 #: dense layer: a quarter of the unpooled 22 x 12 grid's weights, less overfitting.
 SPECTRUM_GRID = (11, 6)
 _VIEW_CODE = {v: i for i, v in enumerate(VIEWS)}
+#: The control points a photo can show, in the order of the ``points`` output.
+POINTS: tuple[str, ...] = tuple(p.name for p in CONTROL_POINTS if p.views)
+#: The measurable ones among them, in the order of the training-only ``measures`` head.
+MEASURED: tuple[str, ...] = tuple(p.name for p in CONTROL_POINTS if p.views and p.measurable)
+#: VISIBLE[view index, point index]: that view shows that point.
+VISIBLE = np.array([[v in p.views for p in CONTROL_POINTS if p.views] for v in VIEWS], dtype=bool)
 
 
 def context_codes(brand_ids: Any, views: Any) -> np.ndarray:
@@ -74,8 +88,8 @@ def build_network(crop: int, widths: tuple[int, int, int, int, int], dropout: fl
     """A fresh, untrained :class:`PhotoNet` for photos centre-cropped to ``crop`` pixels.
 
     ``widths`` are the pixel branch's channels, layer by layer; ``dropout`` applies to the
-    pooled features during training. ``forward(image, context) -> (logit, embedding)``;
-    training calls ``encode`` and ``head`` apart to add its auxiliary house loss.
+    pooled features during training. ``forward(image, context) -> (logit, embedding,
+    points)``; training calls ``encode`` and ``head`` apart to add its auxiliary losses.
     """
     import torch
     from torch import nn
@@ -132,11 +146,15 @@ def build_network(crop: int, widths: tuple[int, int, int, int, int], dropout: fl
             nn.init.zeros_(self.film.weight)
             self.hidden = nn.Linear(2 * w[4], EMBEDDING_DIM)
             self.out = nn.Linear(EMBEDDING_DIM, 1)
+            # what an expert would fail, per control point; what they would measure (training)
+            self.points = nn.Linear(EMBEDDING_DIM, len(POINTS))
+            self.measures = nn.Linear(EMBEDDING_DIM, len(MEASURED))
             # training only: which house is this? (learns each house's signature)
             self.house = nn.Linear(2 * w[4], MAX_BRANDS)
 
-        def forward(self, image: Any, context: Any) -> tuple[Any, Any]:
-            return self.head(self.encode(image), context)
+        def forward(self, image: Any, context: Any) -> tuple[Any, Any, Any]:
+            logit, embedding = self.head(self.encode(image), context)
+            return logit, embedding, self.points(embedding)
 
         def encode(self, image: Any) -> Any:
             """Pooled features of both branches, before the context conditions them."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from couturier.domains.authentication._image_net import EMBEDDING_DIM, MODEL_NAME
+from couturier.domains.authentication._image_net import EMBEDDING_DIM, MODEL_NAME, POINTS
 from couturier.marketplace import VIEWS
 
 if TYPE_CHECKING:  # the registry (MLflow) is needed to package a model, not to train one
@@ -24,19 +24,29 @@ __all__ = ["export_onnx", "package", "quantize_int8", "run_onnx", "torch_referen
 
 def run_onnx(
     sess: Any, images: np.ndarray, contexts: np.ndarray, batch: int = 256
-) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and embeddings from an ONNX Runtime session of this model, ``batch`` photos a call."""
-    logits, embeddings = [], []
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logits, embeddings and control-point fail logits (``POINTS`` columns; NaN from a model
+    exported before it had them) from an ONNX Runtime session, ``batch`` photos a call."""
+    names = ["logit", "embedding", "points"]
+    has_points = "points" in {o.name for o in sess.get_outputs()}
+    out: list[list[np.ndarray]] = [[], [], []]
     for i in range(0, len(images), batch):
-        lo, emb = sess.run(
-            ["logit", "embedding"],
+        got = sess.run(
+            names if has_points else names[:2],
             {"image": images[i : i + batch], "context": contexts[i : i + batch]},
         )
-        logits.append(lo)
-        embeddings.append(emb)
-    if not logits:
-        return np.empty(0, np.float32), np.empty((0, EMBEDDING_DIM), np.float32)
-    return np.concatenate(logits), np.concatenate(embeddings)
+        if not has_points:
+            got.append(np.full((len(got[0]), len(POINTS)), np.nan, np.float32))
+        for part, value in zip(out, got, strict=True):
+            part.append(value)
+    if not out[0]:
+        return (
+            np.empty(0, np.float32),
+            np.empty((0, EMBEDDING_DIM), np.float32),
+            np.empty((0, len(POINTS)), np.float32),
+        )
+    logits, embeddings, points = (np.concatenate(part) for part in out)
+    return logits, embeddings, points
 
 
 def torch_reference(net: Any) -> Any:
@@ -45,7 +55,7 @@ def torch_reference(net: Any) -> Any:
 
     def predict(sample: dict[str, np.ndarray]) -> np.ndarray:
         with torch.no_grad():
-            logit, _ = net(torch.from_numpy(sample["image"]), torch.from_numpy(sample["context"]))
+            logit = net(torch.from_numpy(sample["image"]), torch.from_numpy(sample["context"]))[0]
         return np.asarray(logit.numpy())
 
     return predict
@@ -69,12 +79,13 @@ def export_onnx(net: Any) -> bytes:
             (image, context),
             buf,  # type: ignore[arg-type]  # a file-like object is accepted
             input_names=["image", "context"],
-            output_names=["logit", "embedding"],
+            output_names=["logit", "embedding", "points"],
             dynamic_axes={
                 "image": {0: "n"},
                 "context": {0: "n"},
                 "logit": {0: "n"},
                 "embedding": {0: "n"},
+                "points": {0: "n"},
             },
             opset_version=17,
             dynamo=False,
@@ -163,8 +174,9 @@ def package(
             "context": "brand_id * 4 + view index; views in order " + ", ".join(VIEWS),
         },
         tolerance=1e-3,  # float32 convolutions and a Fourier transform, summed in another order
-        description="per-photo counterfeit logit and a 64-d embedding; CNN on pixels and "
-        "their Fourier spectrum, conditioned on house and view",
+        description="per-photo counterfeit logit, a 64-d embedding and a fail logit per "
+        "control point the photo shows; CNN on pixels and their Fourier spectrum, conditioned "
+        "on house and view",
         artifacts={"model.int8.onnx": int8},
         extra={"serving_variant": serving_variant},
     )

@@ -29,7 +29,7 @@ from couturier.domains.authentication import image_model
 from couturier.domains.authentication.graph import GraphScores
 from couturier.domains.authentication.photos import decode_photo
 from couturier.errors import InvalidInputError
-from couturier.features import FeatureRepo, TrainingSet, build_training_set
+from couturier.features import FeatureRepo, TrainingSet, build_label_set, build_training_set
 from couturier.marketplace import CATEGORIES, Marketplace
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Scored",
     "Splits",
     "has_truth",
+    "holdout_cutoff",
     "load_photos",
     "photo_contexts",
     "read_frame",
@@ -99,12 +100,26 @@ def read_listings(market: Marketplace) -> pd.DataFrame:
     return listings
 
 
+def holdout_cutoff(listings: pd.DataFrame, holdout_share: float) -> pd.Timestamp:
+    """Where the holdout starts: the newest ``holdout_share`` of the listings are in it."""
+    return pd.Timestamp(listings["created_at"].quantile(1 - holdout_share))
+
+
 def read_frame(
-    market: Marketplace, repo: FeatureRepo, listings: pd.DataFrame
+    market: Marketplace,
+    repo: FeatureRepo,
+    listings: pd.DataFrame,
+    cutoff: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, TrainingSet]:
     """The point-in-time training set, one row per listing in listing-time order, with its
-    verdict (``label``; NaN ``verdict`` where none arrived) and, from ``truth`` when the
-    marketplace has it, the oracle's probability and the factory."""
+    labels and, from ``truth`` when the marketplace has it, the oracle's probability and the
+    factory.
+
+    Labels (the verdict, ``label``, and the expert's report, ``labels.result_column``) come
+    from the label view as known at ``cutoff`` for the listings before it, which is all a
+    model trained then could learn from, and as known today for the others (the holdout's
+    final verdicts). ``cutoff=None``: every label as known today. NaN ``verdict``: none yet.
+    """
     entities = listings[["listing_id", "created_at"]].rename(
         columns={"created_at": "event_timestamp"}
     )
@@ -113,10 +128,14 @@ def read_frame(
         listings[["listing_id", "asking_price"]].rename(columns={"asking_price": "price"}),
         on="listing_id",
     )
-    verdicts = market.read("verdicts", ["listing_id", "verdict", "created_at"]).rename(
-        columns={"created_at": "label_arrived_at"}
-    )
-    frame = frame.merge(verdicts, on="listing_id", how="left")
+    arrived = market.read("verdicts", ["created_at"])["created_at"]
+    today = pd.concat([listings["created_at"], arrived]).max()
+    as_of = pd.Series(today, index=entities.index)
+    if cutoff is not None:
+        as_of = as_of.where(entities["event_timestamp"] >= cutoff, cutoff)
+    known = build_label_set(repo, entities.assign(event_timestamp=as_of))
+    known = known.drop(columns=["event_timestamp"]).drop_duplicates("listing_id")
+    frame = frame.merge(known, on="listing_id", how="left")
     if has_truth(market):
         truth = market.read("truth", ["listing_id", *_TRUTH])
         frame = frame.merge(truth, on="listing_id", how="left")
@@ -176,14 +195,14 @@ class Splits:
         cls,
         frame: pd.DataFrame,
         *,
-        holdout_share: float,
+        cutoff: pd.Timestamp,
         fusion_share: float,
         image_valid_share: float,
     ) -> Splits:
-        """Cut ``frame`` (in listing-time order) by the shares of its listings."""
+        """Cut ``frame`` (in listing-time order, its labels as known at ``cutoff`` before it:
+        ``read_frame``) by the shares of its listings."""
         times = frame["event_timestamp"]
-        cutoff = pd.Timestamp(times.quantile(1 - holdout_share))
-        labelled = (times < cutoff) & (frame["label_arrived_at"] <= cutoff)
+        labelled = (times < cutoff) & frame["verdict"].notna()
         fusion_start = pd.Timestamp(times[labelled].quantile(1 - fusion_share))
         component = labelled & (times < fusion_start)
         valid_start = pd.Timestamp(times[component].quantile(1 - image_valid_share))
@@ -223,10 +242,12 @@ class RecipeData:
         image_valid_share: float,
     ) -> RecipeData:
         """Read, check and split ``market``; decode the photos of every listing in a split."""
-        frame, ts = read_frame(market, repo, read_listings(market))
+        listings = read_listings(market)
+        cutoff = holdout_cutoff(listings, holdout_share)
+        frame, ts = read_frame(market, repo, listings, cutoff)
         splits = Splits.of(
             frame,
-            holdout_share=holdout_share,
+            cutoff=cutoff,
             fusion_share=fusion_share,
             image_valid_share=image_valid_share,
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from couturier.domains.authentication import fusion, image_model, listing_model
+from couturier.domains.authentication import fusion, image_model, labels, listing_model
 from couturier.domains.authentication._recipe_data import ORACLE, RecipeData, Scored, slices
 from couturier.domains.authentication._recipe_training import PhotoOutputs, score_split
 from couturier.domains.authentication.decision import (
@@ -26,7 +26,13 @@ from couturier.domains.authentication.graph import AuthenticationGraph
 from couturier.evaluation import Evaluation, evaluate
 from couturier.registry import ModelRegistry
 
-__all__ = ["HoldoutResult", "champion_evaluations", "evaluate_holdout", "oracle_metrics"]
+__all__ = [
+    "HoldoutResult",
+    "champion_evaluations",
+    "control_point_accuracy",
+    "evaluate_holdout",
+    "oracle_metrics",
+]
 
 
 @dataclass
@@ -41,6 +47,7 @@ class HoldoutResult:
     stage_pr_auc: dict[str, float]  # what each stage reaches alone, and the fusion
     oracle: dict[str, float]  # the oracle's metrics; empty without the simulator's truth
     champion: dict[str, Evaluation]  # the champion graph's, by model name; empty without one
+    control_points: dict[str, dict[str, float]]  # control_point_accuracy of the holdout
 
     @property
     def y(self) -> np.ndarray:
@@ -85,7 +92,38 @@ def evaluate_holdout(
         "fusion": ev.overall["pr_auc"],
     }
     champion = champion_evaluations(registry, data, test, holdout)
-    return HoldoutResult(scored, ev, listing_ev, image_ev, cost, stage_pr_auc, oracle, champion)
+    points = control_point_accuracy(scored)
+    return HoldoutResult(
+        scored, ev, listing_ev, image_ev, cost, stage_pr_auc, oracle, champion, points
+    )
+
+
+def control_point_accuracy(scored: Scored) -> dict[str, dict[str, float]]:
+    """Per control point a photo can show, the model's suspicion against the experts' reports.
+
+    On the listings whose report recorded the point and whose photos show it, ``auc`` is the
+    ROC-AUC of the listing's suspicion (its photos' highest fail logit for the point) against
+    the expert's fail (NaN when they all passed or all failed it); ``share_reported`` is the
+    share of listings whose report recorded the point, ``fail_share`` how many of those failed.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    frame, stacked = scored.frame, scored.scores.stacked
+    out: dict[str, dict[str, float]] = {}
+    for point in image_model.POINTS:
+        reading = stacked[:, fusion.INPUTS.index(f"point_{point}")].astype(float)
+        result = frame[labels.result_column(point)] if len(frame) else pd.Series(dtype=object)
+        recorded = result.notna().to_numpy()
+        usable = recorded & np.isfinite(reading)
+        fail = (result.to_numpy()[usable] == "fail").astype(int)
+        both = 0 < fail.sum() < len(fail)
+        out[point] = {
+            "auc": float(roc_auc_score(fail, reading[usable])) if both else float("nan"),
+            "share_reported": float(recorded.mean()) if len(recorded) else 0.0,
+            "fail_share": float(fail.mean()) if len(fail) else float("nan"),
+            "listings": int(usable.sum()),
+        }
+    return out
 
 
 def oracle_metrics(scored: Scored, holdout: str, costs: CostModel) -> dict[str, float]:

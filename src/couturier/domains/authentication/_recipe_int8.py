@@ -78,7 +78,7 @@ def compare_int8(
     result: dict[str, float] = {}
     sessions = {"fp32": session(fp32, threads=1), "int8": session(int8, threads=1)}
     for name, sess in sessions.items():
-        logits, _ = image_model.run_onnx(sess, images[rows], contexts[rows])
+        logits = image_model.run_onnx(sess, images[rows], contexts[rows])[0]
         best, y = image_model.listing_max(
             photos["listing_id"].to_numpy()[rows], logits, label[rows]
         )

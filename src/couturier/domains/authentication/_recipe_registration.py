@@ -160,6 +160,7 @@ class ReportSpec:
             oracle=holdout.oracle,
             evaluation=holdout.fusion,
             stage_pr_auc=holdout.stage_pr_auc,
+            control_points=holdout.control_points,
             versions=versions,
             folder=self.folder,
         )

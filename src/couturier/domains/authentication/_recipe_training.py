@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from couturier.domains.authentication import fusion, image_model, listing_model
+from couturier.domains.authentication import fusion, image_model, labels, listing_model
 from couturier.domains.authentication._recipe_data import RecipeData, Scored
 from couturier.domains.authentication.decision import (
     CostModel,
@@ -64,6 +64,7 @@ class ImageTraining:
     train: np.ndarray  # photos it was fitted on
     valid: np.ndarray  # photos it stopped early on (all counterfeit ones, capped authentic)
     in_component: np.ndarray  # every photo of the component period
+    reported: int = 0  # photos it saw with at least one control-point target
 
     @property
     def rows(self) -> np.ndarray:
@@ -73,13 +74,15 @@ class ImageTraining:
 
 @dataclass
 class PhotoOutputs:
-    """Every photo's logit and embedding through the serving variant, computed once."""
+    """Every photo's logit, embedding and control-point fail logits through the serving
+    variant, computed once."""
 
     logit: np.ndarray
     embedding: np.ndarray
+    points: np.ndarray
 
-    def at(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.logit[rows], self.embedding[rows]
+    def at(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.logit[rows], self.embedding[rows], self.points[rows]
 
 
 @dataclass
@@ -114,6 +117,15 @@ def train_image(
     valid = cap_validation(in_component & newest, label, data.photo_listing, valid_max_photos, seed)
     train = in_component & ~newest
     rows = np.flatnonzero(train | valid)
+    component = data.splits.component
+    reports = labels.photo_targets(
+        data.frame,
+        data.photos.iloc[rows],
+        component,
+        labels.MeasureScale.fit(data.frame[component]),
+    )
+    if not config.reports:
+        reports = image_model.PointTargets.none(len(rows))
     trained = image_model.train_image_model(
         data.images[rows],
         data.contexts[rows],
@@ -125,8 +137,9 @@ def train_image(
             f"  image epoch {h['epoch']}: loss {h['loss']:.3f}, "
             f"valid PR-AUC {h['valid_listing_pr_auc']:.3f} ({h['seconds']:.0f} s)"
         ),
+        targets=reports,
     )
-    return ImageTraining(trained, train, valid, in_component)
+    return ImageTraining(trained, train, valid, in_component, reports.reported)
 
 
 def cap_validation(

@@ -11,6 +11,10 @@ Three batch views and one on-demand view, served together as ``authentication_v1
 * ``authentication_derived`` (on demand): ratios and transforms of the above, computed by one
   pandas function offline (training sets) and online (serving).
 
+The labels (verdicts and the experts' control-point reports) are declared here too, as the
+label view ``authentication_labels`` (``labels.py``): joined point-in-time for training, never
+served.
+
 Every count is over events whose *arrival* time (``created_at``) is at or before the snapshot:
 a verdict decided on Monday that reaches the platform on Thursday counts from Thursday on.
 """
@@ -23,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from couturier.domains.authentication.labels import labels_view
 from couturier.features.snapshots import cumulative, epoch_ns, trailing
 from couturier.features.types import (
     CREATED_TS,
@@ -277,6 +282,7 @@ FEATURES = FeatureSet(
     root=LISTING,
     description="listing, seller and product signals for counterfeit detection",
     key_from={"seller_id": "listing_features", "product_id": "listing_features"},
+    labels=(labels_view(LISTING),),
     views=(
         FeatureViewSpec(
             name="listing_features",

@@ -1,8 +1,12 @@
 """Fusion: one calibrated probability from the listing model, the photos and the evidence.
 
-Per listing, five inputs (``INPUTS``): the listing model's logit, the maximum and the mean of
-its photos' logits, the logit of its highest retrieval score, and its number of photos (more
-photos, more chances for a high maximum). A logistic regression stacks them; Platt scaling,
+Per listing, the inputs ``INPUTS``: the listing model's logit, the maximum and the mean of its
+photos' logits, the logit of its highest retrieval score, its number of photos (more photos,
+more chances for a high maximum), and per control point a photo can show, the highest fail
+logit among the photos whose view shows it (missing when none does: the median of the fusion
+fold stands in, ``SimpleImputer``). The evidence of different photos adds up here: a
+counterfeit's stitching read on its label photo and its spacing on its front photo are two
+inputs, where the photo logits' maximum sees one. A logistic regression stacks them; Platt scaling,
 cross-fitted on five folds (``CalibratedClassifierCV(method="sigmoid")``), calibrates. Both are
 fitted on a *fusion fold*: listings newer than everything the component models were trained
 on, so the components' scores there are honest, out-of-time scores.
@@ -18,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from couturier.domains.authentication._image_net import POINTS, VISIBLE
+from couturier.domains.authentication.image_model import point_max
 from couturier.errors import InvalidInputError
 from couturier.registry import ModelPackage
 
@@ -30,6 +36,7 @@ INPUTS = [
     "image_mean_logit",
     "retrieval_max_logit",
     "photos",
+    *(f"point_{p}" for p in POINTS),
 ]
 _EPS = 1e-4
 
@@ -45,8 +52,12 @@ def stack(
     photo_listing: np.ndarray,
     photo_logit: np.ndarray,
     photo_retrieval: np.ndarray,
+    photo_points: np.ndarray,
+    photo_views: np.ndarray,
 ) -> np.ndarray:
-    """Rows of ``INPUTS`` (float32) for ``listing_ids``, from per-listing and per-photo scores.
+    """Rows of ``INPUTS`` (float32) for ``listing_ids``, from per-listing and per-photo scores
+    (``photo_points``: the image model's control-point fail logits; ``photo_views``: each
+    photo's view index).
 
     A listing without photos gets NaN image inputs; the caller refuses it (1-4 photos is the
     rule at the boundary).
@@ -55,12 +66,14 @@ def stack(
     owners = np.asarray(photo_listing)
     logits = np.asarray(photo_logit, dtype=np.float64)
     retrieval = np.asarray(photo_retrieval, dtype=np.float64)
+    points = np.asarray(photo_points, dtype=np.float64).reshape(len(owners), len(POINTS))
+    shown = VISIBLE[np.asarray(photo_views, dtype=np.int64)]
     # position of each photo's listing among listing_ids (numpy: a request has a few photos)
     order = np.argsort(ids, kind="stable")
     at = np.searchsorted(ids, owners, sorter=order)
     at = order[np.clip(at, 0, len(ids) - 1)]
     ok = (ids[at] == owners) if len(ids) else np.zeros(len(owners), bool)
-    at, logits, retrieval = at[ok], logits[ok], retrieval[ok]
+    at, logits, retrieval, points, shown = at[ok], logits[ok], retrieval[ok], points[ok], shown[ok]
     n = len(ids)
     count = np.bincount(at, minlength=n).astype(float)
     image_max = np.full(n, -np.inf)
@@ -78,6 +91,7 @@ def stack(
             image_mean,
             logit(retrieval_max),
             count,
+            point_max(at, n, points, shown),
         ]
     ).astype(np.float32)
 
@@ -96,13 +110,18 @@ def _rarest(y: np.ndarray) -> int:
 
 def _estimator(folds: int, seed: int) -> Any:
     from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
 
-    return CalibratedClassifierCV(
-        LogisticRegression(C=1.0, max_iter=2000),
-        method="sigmoid",
-        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+    return make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        CalibratedClassifierCV(
+            LogisticRegression(C=1.0, max_iter=2000),
+            method="sigmoid",
+            cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+        ),
     )
 
 

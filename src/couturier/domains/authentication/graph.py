@@ -22,6 +22,7 @@ import numpy as np
 from couturier.domains.authentication import fusion, image_model, listing_model
 from couturier.domains.authentication.decision import DecisionPolicy
 from couturier.domains.authentication.evidence import Evidence, ReferenceSet
+from couturier.marketplace import VIEWS
 from couturier.registry import ModelRegistry, session
 from couturier.retrieval import SearchResult
 
@@ -40,12 +41,34 @@ class GraphScores:
     photo_retrieval: np.ndarray  # per photo
     stacked: np.ndarray  # the fusion model's inputs
     neighbours: Any  # SearchResult per photo
+    photo_points: np.ndarray  # per photo, per image_model.POINTS: fail logit (NaN: not shown)
 
     def stage_score(self, column: str) -> np.ndarray:
         """One stage alone, per listing, as a probability-like score (for evaluation): the
         sigmoid of a fusion input, e.g. ``image_max_logit`` or ``retrieval_max_logit``."""
         x = self.stacked[:, fusion.INPUTS.index(column)].astype(float)
         return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+    def control_points(self, photo_rows: np.ndarray) -> list[dict[str, Any]]:
+        """One listing's suspicion per control point its photos show (``photo_rows``: its
+        photos' rows here, in their order): the probability an expert would fail the point,
+        read from the photo that shows it most suspiciously, and that photo's position
+        (0-based), most suspicious first."""
+        rows = np.asarray(photo_rows, dtype=np.int64)
+        out = []
+        for k, name in enumerate(image_model.POINTS):
+            logits = self.photo_points[rows, k]
+            if not np.isfinite(logits).any():
+                continue  # no photo of this listing shows the point
+            best = int(np.nanargmax(logits))
+            out.append(
+                {
+                    "point": name,
+                    "suspicion": float(1.0 / (1.0 + np.exp(-logits[best]))),
+                    "photo": best,
+                }
+            )
+        return sorted(out, key=lambda r: -float(r["suspicion"]))
 
 
 class AuthenticationGraph:
@@ -119,7 +142,8 @@ class AuthenticationGraph:
 
     def image_outputs(
         self, images: np.ndarray, contexts: np.ndarray, batch: int = 256
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per photo: logit, embedding, control-point fail logits."""
         return image_model.run_onnx(self.image, images, contexts, batch)
 
     def fuse(self, stacked: np.ndarray) -> np.ndarray:
@@ -137,13 +161,13 @@ class AuthenticationGraph:
         images: np.ndarray | None = None,
         contexts: np.ndarray | None = None,
         *,
-        photo_outputs: tuple[np.ndarray, np.ndarray] | None = None,
+        photo_outputs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         neighbours: SearchResult | None = None,
     ) -> GraphScores:
         """Score listings (rows of ``listing_x``) with their photos (``photo_listing`` says whose).
 
-        ``photo_outputs`` (logits, embeddings) skips the image model when they are known, and
-        ``neighbours`` the reference search.
+        ``photo_outputs`` (logits, embeddings, control-point logits) skips the image model
+        when they are known, and ``neighbours`` the reference search.
         """
         if contexts is None:
             raise ValueError("contexts are required")
@@ -151,15 +175,19 @@ class AuthenticationGraph:
             if images is None:
                 raise ValueError("images or photo_outputs are required")
             photo_outputs = self.image_outputs(images, contexts)
-        photo_logit, embeddings = photo_outputs
+        photo_logit, embeddings, points = photo_outputs
         listing_p = self.listing_scores(listing_x)
         if neighbours is None:
             neighbours = self.references.search(embeddings, contexts)
         retrieval = self.references.photo_scores(neighbours)
-        stacked = fusion.stack(listing_ids, listing_p, photo_listing, photo_logit, retrieval)
+        views = np.asarray(contexts) % len(VIEWS)
+        stacked = fusion.stack(
+            listing_ids, listing_p, photo_listing, photo_logit, retrieval, points, views
+        )
         p = self.fuse(stacked)
+        shown = np.where(image_model.VISIBLE[views], points, np.nan).astype(np.float32)
         return GraphScores(
-            p, self.policy.decide(p), listing_p, photo_logit, retrieval, stacked, neighbours
+            p, self.policy.decide(p), listing_p, photo_logit, retrieval, stacked, neighbours, shown
         )
 
     def evidence(self, scores: GraphScores, photo_rows: Any) -> Evidence:

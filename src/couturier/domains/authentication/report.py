@@ -1,8 +1,10 @@
 """The evaluation report: one self-contained HTML file per registered authentication graph.
 
-Curves (ROC and PR for every stage, calibration), decisions by outcome, cost, slices, and the
-worst errors shown with their photos and their evidence, so an authentication expert can see
-what the model missed and why it thought so. When the marketplace has the simulator's truth,
+Curves (ROC and PR for every stage, calibration), decisions by outcome, cost, slices, each
+control point's suspicion against the experts' reports, and the worst errors shown with their
+photos, their per-control-point suspicion (with the photo that shows it, beside what the expert
+recorded) and their evidence, so an authentication expert can see what the model missed and
+why it thought so. When the marketplace has the simulator's truth,
 the oracle is drawn and tabled beside the model and each error says what the item really was;
 without it the report shows the model alone.
 """
@@ -19,14 +21,17 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
+from couturier.domains.authentication import labels
 from couturier.domains.authentication._recipe_data import ORACLE, Scored
 from couturier.domains.authentication.decision import CostModel, DecisionPolicy
 from couturier.domains.authentication.evidence import ReferenceSet
 from couturier.evaluation import Evaluation
+from couturier.marketplace import CONTROL_POINTS
 
 __all__ = ["write_report"]
 
 HEADLINE = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "ece", "expected_cost_per_1000")
+_LABEL = {p.name: p.label for p in CONTROL_POINTS}
 WORST = 4
 
 
@@ -41,6 +46,7 @@ def write_report(  # noqa: PLR0913 - each keyword is one section of the report
     oracle: dict[str, float],
     evaluation: Evaluation,
     stage_pr_auc: dict[str, float],
+    control_points: dict[str, dict[str, float]],
     versions: dict[str, int],
     folder: Path,
 ) -> Path:
@@ -87,6 +93,7 @@ def write_report(  # noqa: PLR0913 - each keyword is one section of the report
             costs=costs,
             decisions=decisions,
             slices=sorted(evaluation.slices.items()),
+            points=[(_LABEL[k], v) for k, v in control_points.items()],
             errors=_worst(scored, references, photo_bytes),
         )
     )
@@ -125,6 +132,14 @@ def _worst(
                 "verdict": row["verdict"],
                 "truth": truth,
                 "label_error": label_error,
+                "points": [
+                    {
+                        **cp,
+                        "label": _LABEL[cp["point"]],
+                        "expert": _recorded(row.get(labels.result_column(cp["point"]))),
+                    }
+                    for cp in s.control_points(rows)
+                ],
                 "photos": [_b64(bytes(b)) for b in scored.photos["image"].to_numpy()[rows]],
                 "evidence": [
                     {**r, "image": _b64(bytes(photo_bytes[r["photo_id"]]))}
@@ -134,6 +149,11 @@ def _worst(
             }
         )
     return out
+
+
+def _recorded(result: Any) -> str | None:
+    """What the expert recorded for a point: pass, fail, or None (not checked, no report)."""
+    return str(result) if isinstance(result, str) else None
 
 
 def _truth(row: pd.Series) -> tuple[str | None, bool]:

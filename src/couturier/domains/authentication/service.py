@@ -44,7 +44,7 @@ from couturier.domains.authentication.monitoring import in_audit_sample
 from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
 from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
 from couturier.features import LazyReader, open_online_reader
-from couturier.marketplace import CATEGORIES, VIEWS
+from couturier.marketplace import CATEGORIES, CONTROL_POINTS, VIEWS
 from couturier.serving import (
     Followed,
     Metrics,
@@ -101,6 +101,8 @@ class AuthenticateRequest(Listing):
 
 
 MAX_PHOTOS = 4
+#: How a person reads each control point's name, for the answer's ``control_points``.
+_POINT_LABELS = {p.name: p.label for p in CONTROL_POINTS}
 log = logging.getLogger("couturier.authentication")
 
 
@@ -233,7 +235,7 @@ class AuthenticationService:
         decoded = time.perf_counter()
         # the reference search follows the image model in the same worker, with no hop back
         # to the loop in between; the loop gets the image outputs as soon as they exist
-        image_done: asyncio.Future[tuple[np.ndarray, np.ndarray]] = loop.create_future()
+        image_done: asyncio.Future[tuple[np.ndarray, np.ndarray, np.ndarray]] = loop.create_future()
 
         image_s = 0.0  # the image model's own time, in its worker
 
@@ -265,7 +267,7 @@ class AuthenticationService:
                 f"online store slower than {self.feature_timeout_s * 1000:.0f} ms: defaults"
             )
             features_s = time.perf_counter() - started
-        logits, embeddings = await image_done
+        logits, embeddings, points = await image_done
         images_done = time.perf_counter()
         try:
             neighbours = await asyncio.wait_for(
@@ -285,7 +287,7 @@ class AuthenticationService:
             x,
             np.repeat(ids, len(images)),
             contexts=contexts,
-            photo_outputs=(logits, embeddings),
+            photo_outputs=(logits, embeddings, points),
             neighbours=neighbours,
         )
         evidence = graph.evidence(scores, np.arange(len(images)))
@@ -301,6 +303,10 @@ class AuthenticationService:
                 for view, lo, r in zip(
                     views, scores.photo_logit, scores.photo_retrieval, strict=True
                 )
+            ],
+            "control_points": [
+                {**cp, "label": _POINT_LABELS[cp["point"]]}
+                for cp in scores.control_points(np.arange(len(images)))
             ],
             "listing_model_probability": float(scores.listing_p[0]),
             "audit": in_audit_sample(request.listing_id),
@@ -325,9 +331,10 @@ class AuthenticationService:
                     # the photos' mean embedding: monitoring tests embedding drift on these
                     "embedding": np.round(embeddings.mean(axis=0), 4).tolist(),
                     "features": dict(zip(listing_model.INPUTS, x[0].tolist(), strict=True)),
-                    "fusion_inputs": dict(
-                        zip(fusion.INPUTS, scores.stacked[0].tolist(), strict=True)
-                    ),
+                    "fusion_inputs": {  # NaN (a point no photo shows) as null: JSON
+                        k: (v if np.isfinite(v) else None)
+                        for k, v in zip(fusion.INPUTS, scores.stacked[0].tolist(), strict=True)
+                    },
                 }
             )
         return answer
