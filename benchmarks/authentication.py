@@ -108,11 +108,13 @@ def main() -> None:
             "retrieval_recall_at_10": d["retrieval_recall_at_10"],
             "stage_pr_auc": d["stage_pr_auc"],
             "image_model_pr_auc": d["stage_pr_auc"]["image_model"],
-            "control_points": {
-                k: {"auc": v["auc"], "share_reported": v["share_reported"]}
+            "control_points": {  # NaN (one class only) as null: strict JSON readers
+                k: {"auc": _finite(v["auc"]), "share_reported": v["share_reported"]}
                 for k, v in d["control_points"].items()
             },
-            "control_points_detail": d["control_points"],
+            "control_points_detail": {
+                k: {m: _finite(x) for m, x in v.items()} for k, v in d["control_points"].items()
+            },
             "reported_photos": d["reported_photos"],
             "stage_seconds": d["seconds"],
             "image_history": d["image_history"],
@@ -187,6 +189,10 @@ def _demo(work: Path, recipe: RecipeConfig) -> dict[str, Any]:
     }
     print(json.dumps(out, indent=1))
     return out
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _jsonable(value: Any) -> Any:

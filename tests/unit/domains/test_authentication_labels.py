@@ -33,7 +33,7 @@ def _report(**changes: object) -> dict[str, object]:
         ({"measurement": -1.0}, "outside its physical range"),
         (
             {"control_point": "canvas_colour", "measurement": 3.0},
-            "canvas_colour is pass/fail only; it takes no measurement",
+            "canvas_colour is pass/fail only; it takes no measurement; leave its measurement",
         ),
         ({"listing_id": 99, "verdict_id": 9}, "listing_id 99 does not exist"),
         ({"verdict_id": 2}, "verdict_id 2 is not a verdict on listing_id 10"),
@@ -52,11 +52,27 @@ def test_a_bad_report_row_is_refused_naming_the_row_and_the_rule(
     assert rejected[0].message.startswith("control_points row 1 (check_id 8) refused: ")
 
 
-def test_a_point_recorded_twice_keeps_the_first() -> None:
+def test_a_point_recorded_twice_is_refused_in_both_copies() -> None:
     batch = pd.DataFrame([_report(), _report(check_id=12, result="pass")])
     kept, rejected = labels.check_reports(batch, VERDICTS, [10, 20])
-    assert kept["check_id"].tolist() == [8]
-    assert "recorded twice" in rejected[0].message
+    assert kept.empty  # which copy is right cannot be told
+    assert [r.check_id for r in rejected] == [8, 12]
+    assert "recorded more than once in verdict 1's report" in rejected[0].message
+
+
+def test_an_invalid_copy_of_a_point_does_not_sink_the_valid_one() -> None:
+    batch = pd.DataFrame([_report(measurement=400.0), _report(check_id=12)])
+    kept, rejected = labels.check_reports(batch, VERDICTS, [10, 20])
+    assert kept["check_id"].tolist() == [12]
+    assert "outside its physical range" in rejected[0].message
+
+
+def test_a_measurement_that_is_not_a_number_is_refused() -> None:
+    kept, rejected = labels.check_reports(
+        pd.DataFrame([_report(measurement="twelve")]), VERDICTS, [10]
+    )
+    assert kept.empty
+    assert "measurement 'twelve' for stitch_density is not a number" in rejected[0].message
 
 
 def test_measurements_at_the_edges_of_the_range_and_missing_ones_are_kept() -> None:
@@ -137,3 +153,15 @@ def test_the_scale_is_each_houses_authentic_reports_or_everyones() -> None:
     assert scale.centre[(1, "stitch_density")] == pytest.approx(11.0)
     z = scale.standardize([0, 0], "stitch_density", [11.0, 14.0])
     assert z == pytest.approx([0.0, 3.0 / 1.4826])
+
+
+def test_whole_stitch_counts_keep_a_spread_of_one_stitch() -> None:
+    """Most of a house's authentic readings are one whole number: a MAD of 0 must not make the
+    others infinitely far (the spread is at least the precision a value is written to)."""
+    frame = _frame()
+    frame = pd.concat([frame] * 5, ignore_index=True)
+    frame.loc[frame["verdict"] == "authentic", labels.value_column("stitch_density")] = 10.0
+    frame.loc[0, labels.value_column("stitch_density")] = 11.0
+    scale = labels.MeasureScale.fit(frame)
+    assert scale.spread[(0, "stitch_density")] == 1.0
+    assert scale.standardize([0], "stitch_density", [13.0]) == pytest.approx([3.0])

@@ -147,6 +147,21 @@ def test_a_label_and_its_report_count_only_from_when_they_arrived(repo: FeatureR
     assert pd.isna(known.loc[2, "verdict"])  # never judged
 
 
+def test_a_report_that_arrives_after_its_verdict_counts_from_its_own_arrival(
+    tmp_path: Path,
+) -> None:
+    world = _world()
+    world.tables["control_points"]["created_at"] = day(8.0)  # filed three days late
+    r = FeatureRepo(FEATURES, Settings(home=tmp_path))
+    r.write_sources(world)
+    r.apply()
+    known = build_label_set(r, _frame([(10, day(6.0)), (10, day(9.0))]))
+    assert known.loc[0, "verdict"] == "counterfeit"  # the verdict had arrived
+    assert pd.isna(known.loc[0, "cp_stitch_density"])  # its report had not
+    assert known.loc[1, "verdict"] == "counterfeit"
+    assert known.loc[1, "cp_stitch_density"] == "fail"
+
+
 def test_label_views_are_joined_for_training_but_never_served(repo: FeatureRepo) -> None:
     served = {p.name for p in repo.feature_service().feature_view_projections}
     assert "authentication_labels" not in served and "listing_features" in served

@@ -49,6 +49,8 @@ __all__ = [
 #: The column the oracle's probability arrives in, from the simulator's ``truth`` table.
 ORACLE = "oracle_p_counterfeit"
 _TRUTH = (ORACLE, "factory_id")
+#: Where labels arrive: a verdict, and its expert's control-point report.
+_LABEL_TABLES = ("verdicts", "control_points")
 _REQUIRED = ("listing_id", "brand_id", "category", "asking_price", "created_at", "n_photos")
 _PRICE_BANDS = [0.0, 500.0, 2000.0, 5000.0, np.inf]
 
@@ -128,11 +130,12 @@ def read_frame(
         listings[["listing_id", "asking_price"]].rename(columns={"asking_price": "price"}),
         on="listing_id",
     )
-    arrived = market.read("verdicts", ["created_at"])["created_at"]
-    today = pd.concat([listings["created_at"], arrived]).max()
+    arrivals = [market.read(t, ["created_at"])["created_at"] for t in _LABEL_TABLES]
+    today = pd.concat([listings["created_at"], *arrivals]).max()
     as_of = pd.Series(today, index=entities.index)
     if cutoff is not None:
-        as_of = as_of.where(entities["event_timestamp"] >= cutoff, cutoff)
+        before_cutoff = entities["event_timestamp"] < cutoff
+        as_of[before_cutoff] = cutoff
     known = build_label_set(repo, entities.assign(event_timestamp=as_of))
     known = known.drop(columns=["event_timestamp"]).drop_duplicates("listing_id")
     frame = frame.merge(known, on="listing_id", how="left")

@@ -64,7 +64,7 @@ class ImageTraining:
     train: np.ndarray  # photos it was fitted on
     valid: np.ndarray  # photos it stopped early on (all counterfeit ones, capped authentic)
     in_component: np.ndarray  # every photo of the component period
-    reported: int = 0  # photos it saw with at least one control-point target
+    reported: int = 0  # training photos with at least one control-point target
 
     @property
     def rows(self) -> np.ndarray:
@@ -139,7 +139,9 @@ def train_image(
         ),
         targets=reports,
     )
-    return ImageTraining(trained, train, valid, in_component, reports.reported)
+    fitted = ~valid[rows]  # the photos it trained on (validation photos only judge epochs)
+    reported = int((~np.isnan(reports.fail[fitted])).any(axis=1).sum())
+    return ImageTraining(trained, train, valid, in_component, reported)
 
 
 def cap_validation(

@@ -51,7 +51,8 @@ class GraphScores:
 
     def control_points(self, photo_rows: np.ndarray) -> list[dict[str, Any]]:
         """One listing's suspicion per control point its photos show (``photo_rows``: its
-        photos' rows here, in their order): the probability an expert would fail the point,
+        photos' rows here, in their order): a suspicion score in (0, 1), the sigmoid of the
+        image model's fail logit for the point (a ranking, not a calibrated probability),
         read from the photo that shows it most suspiciously, and that photo's position
         (0-based), most suspicious first."""
         rows = np.asarray(photo_rows, dtype=np.int64)
@@ -81,10 +82,14 @@ class AuthenticationGraph:
         policy: DecisionPolicy,
         versions: dict[str, int] | None = None,
         threads: int = 1,
+        fusion_inputs: list[str] | None = None,
     ) -> None:
         self.listing = session(listing_onnx, threads)
         self.image = session(image_onnx, threads)
         self.fusion = session(fusion_onnx, threads) if fusion_onnx is not None else None
+        # the columns of fusion.INPUTS the fusion model was fitted on: a champion registered
+        # before the control-point inputs existed reads its five, and keeps serving
+        self._fusion_columns = [fusion.INPUTS.index(f) for f in fusion_inputs or fusion.INPUTS]
         self.references = references
         self.policy = policy
         self.versions = dict(versions or {})
@@ -94,6 +99,7 @@ class AuthenticationGraph:
         """Complete a graph built before its fusion model was fitted (the recipe does)."""
         self.fusion = session(fusion_onnx, self._threads)
         self.policy = policy
+        self._fusion_columns = list(range(len(fusion.INPUTS)))
 
     @classmethod
     def from_registry(
@@ -118,6 +124,7 @@ class AuthenticationGraph:
                 image_model.MODEL_NAME: image.version,
             },
             threads,
+            fusion_inputs=list(head.spec.get("features") or fusion.INPUTS),
         )
 
     def check(self) -> str | None:
@@ -149,7 +156,8 @@ class AuthenticationGraph:
     def fuse(self, stacked: np.ndarray) -> np.ndarray:
         if self.fusion is None:  # stacked inputs only, before the fusion model exists
             return np.full(len(stacked), np.nan)
-        (p,) = self.fusion.run(["probabilities"], {self.fusion.get_inputs()[0].name: stacked})
+        x = np.ascontiguousarray(stacked[:, self._fusion_columns])
+        (p,) = self.fusion.run(["probabilities"], {self.fusion.get_inputs()[0].name: x})
         return np.asarray(p)[:, 1]
 
     # ---- the whole graph --------------------------------------------------------------------

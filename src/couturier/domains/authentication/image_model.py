@@ -227,9 +227,8 @@ def train_image_model(  # noqa: PLR0915 - one training loop (epochs, batches, ea
     net = _build(config).to(device)
     # with reports every photo teaches what to measure: an epoch takes all it can; with
     # verdicts alone, authentic photos beyond a few per counterfeit added nothing (measured)
-    wanted = (
-        len(pos) + len(neg) if targets.reported else len(pos) * (1 + config.negatives_per_positive)
-    )
+    reported = bool((~np.isnan(targets.fail[train_idx])).any())
+    wanted = len(pos) + len(neg) if reported else len(pos) * (1 + config.negatives_per_positive)
     per_epoch = min(config.max_photos_per_epoch, int(wanted))
     steps = config.epochs * max(1, per_epoch // config.batch_size)
     opt = torch.optim.AdamW(

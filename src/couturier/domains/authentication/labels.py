@@ -18,6 +18,7 @@ What the image model learns from them, per photo: :func:`photo_targets`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -62,6 +63,7 @@ _REPORT_COLUMNS = [
 ]
 #: A house's measurements are standardized by its own authentic reports when it has this many.
 _MIN_HOUSE_MEASUREMENTS = 8
+_DECIMALS = {p.name: p.decimals for p in CONTROL_POINTS}
 
 
 def result_column(point: str) -> str:
@@ -91,7 +93,9 @@ def check_reports(
     """The rows of ``reports`` that may count, and a :class:`Rejection` for each other row.
 
     ``verdicts`` has ``verdict_id`` and ``listing_id``; ``listing_ids`` are the listings that
-    exist. Each row is judged alone: one bad point does not drop the rest of its report.
+    exist. Each row is judged alone: one bad point does not drop the rest of its report. A
+    point recorded more than once in a report is refused in every copy (which one is right
+    cannot be told), after the other rules, so an invalid copy does not sink a valid one.
     """
     reports = reports.reset_index(drop=True)
     point = reports["control_point"].map(control_point)
@@ -99,72 +103,121 @@ def check_reports(
     low = point.map(lambda p: p.low if p is not None and p.measurable else np.nan)
     high = point.map(lambda p: p.high if p is not None and p.measurable else np.nan)
     owner = reports["verdict_id"].map(verdicts.set_index("verdict_id")["listing_id"])
-    broken = [  # in the order they are told: the first a row breaks names it
-        point.isna(),
-        ~reports["result"].isin(RESULTS),
-        value.notna() & ~((value >= low) & (value <= high)),
-        ~reports["listing_id"].isin(pd.Index(np.asarray(listing_ids))),
-        owner.isna() | (owner != reports["listing_id"]),
-        reports.duplicated(["verdict_id", "control_point"], keep="first"),
+    rules: list[tuple[pd.Series, Callable[[pd.Series], str]]] = [  # the first broken is told
+        (point.isna(), _unknown_point),
+        (~reports["result"].isin(RESULTS), _unknown_result),
+        (value.isna() & reports["measurement"].notna(), _not_a_number),
+        (value.notna() & ~((value >= low) & (value <= high)), _out_of_range),
+        (~reports["listing_id"].isin(pd.Index(np.asarray(listing_ids))), _no_listing),
+        (owner.isna() | (owner != reports["listing_id"]), _no_verdict),
     ]
-    check_ids = reports["check_id"].to_numpy(dtype=np.int64)
-    bad = np.logical_or.reduce([b.to_numpy(dtype=bool) for b in broken])
-    rejected = [
-        Rejection(row, int(check_ids[row]), _rule(reports.iloc[row], broken, row))
-        for row in map(int, np.flatnonzero(bad))
-    ]
+    bad = np.logical_or.reduce([mask.to_numpy(dtype=bool) for mask, _ in rules])
+    repeated = np.zeros(len(reports), dtype=bool)
+    repeated[~bad] = reports[~bad].duplicated(["verdict_id", "control_point"], keep=False)
+    rules.append((pd.Series(repeated, index=reports.index), _repeated))
+    bad = bad | repeated
+    rejected = []
+    for row in map(int, np.flatnonzero(bad)):
+        told = next(say for mask, say in rules if mask.iat[row])
+        rejected.append(Rejection(row, _check_id(reports, row), told(reports.iloc[row])))
     return reports[~bad].reset_index(drop=True), rejected
 
 
-def _rule(row: pd.Series, broken: list[pd.Series], at: int) -> str:
-    """The first rule ``row`` breaks, as a sentence with its fix."""
-    name = row["control_point"]
-    point = control_point(str(name))
-    if point is None or broken[0].iat[at]:
-        accepted = ", ".join(p.name for p in CONTROL_POINTS)
-        return f"control point {name!r} is unknown; accepted: {accepted}"
-    if broken[1].iat[at]:
-        return f"result {row['result']!r} for {name} is not one of {', '.join(RESULTS)}"
-    if broken[2].iat[at]:
-        why = point.check_measurement(float(row["measurement"]))
-        return f"{why}; record the value as measured, in {point.unit or 'no unit'}"
-    if broken[3].iat[at]:
-        return f"listing_id {row['listing_id']} does not exist; a report is about a listed item"
-    if broken[4].iat[at]:
-        return (
-            f"verdict_id {row['verdict_id']} is not a verdict on listing_id {row['listing_id']}; "
-            "a report is filed with its verdict"
-        )
-    return f"{name} is recorded twice in verdict {row['verdict_id']}'s report"
+def _check_id(reports: pd.DataFrame, row: int) -> int:
+    ids = pd.to_numeric(reports["check_id"], errors="coerce").to_numpy(dtype=float)
+    return int(ids[row]) if np.isfinite(ids[row]) else -1
+
+
+def _unknown_point(row: pd.Series) -> str:
+    accepted = ", ".join(p.name for p in CONTROL_POINTS)
+    return f"control point {row['control_point']!r} is unknown; accepted: {accepted}"
+
+
+def _unknown_result(row: pd.Series) -> str:
+    return f"result {row['result']!r} for {row['control_point']} is not one of {', '.join(RESULTS)}"
+
+
+def _not_a_number(row: pd.Series) -> str:
+    return f"measurement {row['measurement']!r} for {row['control_point']} is not a number"
+
+
+def _out_of_range(row: pd.Series) -> str:
+    point = control_point(str(row["control_point"]))
+    if point is None:  # told first, by _unknown_point: here only for the type's sake
+        return _unknown_point(row)
+    why = point.check_measurement(float(row["measurement"]))
+    if not point.measurable:
+        return f"{why}; leave its measurement empty"
+    return f"{why}; record the value as measured, in {point.unit}"
+
+
+def _no_listing(row: pd.Series) -> str:
+    return f"listing_id {row['listing_id']} does not exist; a report is about a listed item"
+
+
+def _no_verdict(row: pd.Series) -> str:
+    return (
+        f"verdict_id {row['verdict_id']} is not a verdict on listing_id {row['listing_id']}; "
+        "a report is filed with its verdict"
+    )
+
+
+def _repeated(row: pd.Series) -> str:
+    return (
+        f"{row['control_point']} is recorded more than once in verdict {row['verdict_id']}'s "
+        "report; a report records each point once"
+    )
 
 
 def label_rows(src: SourceData) -> pd.DataFrame:
-    """One row per verdict: the verdict, its expert, and its report pivoted to columns."""
+    """The label view's rows: each verdict with its expert and its report pivoted to columns.
+
+    A row holds from the verdict's decision (``event_timestamp``) and counts from its arrival
+    (``created_timestamp``). A report that arrived after its verdict gives the verdict a second
+    row, with the report, created when the report's last row arrived: until then the verdict
+    counts alone.
+    """
     verdicts = src.read(
         "verdicts",
         ["verdict_id", "listing_id", "expert_id", "verdict", "decided_at", "created_at"],
     )
-    reports = src.read("control_points", _REPORT_COLUMNS)
+    reports = src.read("control_points", [*_REPORT_COLUMNS, "created_at"])
     if len(reports.columns) == 0:  # a marketplace from before the reports: verdicts alone
-        reports = pd.DataFrame({c: pd.Series(dtype=object) for c in _REPORT_COLUMNS})
+        reports = pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in _REPORT_COLUMNS}
+            | {"created_at": pd.Series(dtype="datetime64[us, UTC]")}
+        )
     listing_ids = src.read("listings", ["listing_id"])["listing_id"]
     kept, rejected = check_reports(reports, verdicts, listing_ids)
     for r in rejected[:20]:
         log.warning(r.message)
     if len(rejected) > 20:
         log.warning("%d more control_points rows refused", len(rejected) - 20)
-    out = verdicts[["verdict_id", "listing_id", "expert_id", "verdict"]].copy()
+    alone = verdicts[["verdict_id", "listing_id", "expert_id", "verdict"]].copy()
+    for p in CONTROL_POINTS:
+        alone[result_column(p.name)] = None
+        if p.measurable:
+            alone[value_column(p.name)] = np.nan
+    alone[EVENT_TS] = verdicts["decided_at"]
+    alone[CREATED_TS] = verdicts["created_at"]
     # one row per (verdict, point): check_reports refused the repeats
     results = kept.pivot(index="verdict_id", columns="control_point", values="result")
     values = kept.pivot(index="verdict_id", columns="control_point", values="measurement")
+    arrived = kept.groupby("verdict_id")["created_at"].max()
+    reported = alone[alone["verdict_id"].isin(results.index)].copy()
     for p in CONTROL_POINTS:
-        recorded = p.name in results.columns
-        out[result_column(p.name)] = out["verdict_id"].map(results[p.name]) if recorded else None
-        if p.measurable:
-            measured = out["verdict_id"].map(values[p.name]) if recorded else np.nan
-            out[value_column(p.name)] = pd.to_numeric(measured, errors="coerce")
-    out[EVENT_TS] = verdicts["decided_at"]
-    out[CREATED_TS] = verdicts["created_at"]
+        if p.name in results.columns:
+            reported[result_column(p.name)] = reported["verdict_id"].map(results[p.name])
+            if p.measurable:
+                measured = reported["verdict_id"].map(values[p.name])
+                reported[value_column(p.name)] = pd.to_numeric(measured, errors="coerce")
+    reported[CREATED_TS] = np.maximum(
+        reported[CREATED_TS], reported["verdict_id"].map(arrived).astype(reported[CREATED_TS].dtype)
+    )
+    # the verdict alone, for the verdicts without a report and those whose report came later
+    later = alone["verdict_id"].map(arrived) > alone[CREATED_TS]
+    alone = alone[~alone["verdict_id"].isin(results.index) | later.to_numpy()]
+    out = pd.concat([alone, reported], ignore_index=True)
     return out.drop(columns=["verdict_id"])
 
 
@@ -206,10 +259,12 @@ class MeasureScale:
         spread: dict[tuple[int, str], float] = {}
         for point in MEASURED:
             values = authentic[value_column(point)]
-            overall = _robust(values)
+            resolution = 10.0 ** -_DECIMALS[point]
+            overall = _robust(values, resolution)
             for brand in frame["brand_id"].unique():
                 mine = values[authentic["brand_id"] == brand]
-                c, s = _robust(mine) if mine.notna().sum() >= _MIN_HOUSE_MEASUREMENTS else overall
+                enough = mine.notna().sum() >= _MIN_HOUSE_MEASUREMENTS
+                c, s = _robust(mine, resolution) if enough else overall
                 centre[(int(brand), point)], spread[(int(brand), point)] = c, s
         return cls(centre, spread)
 
@@ -220,13 +275,16 @@ class MeasureScale:
         return np.asarray((np.asarray(values, dtype=float) - c) / s)
 
 
-def _robust(values: pd.Series) -> tuple[float, float]:
+def _robust(values: pd.Series, resolution: float) -> tuple[float, float]:
+    """Median and robust spread (1.4826 x MAD), the spread at least the precision values are
+    written to: whole stitches per inch put most of a house's authentic readings on one value,
+    a MAD of 0, and a spread of 0 would make every other reading an outlier."""
     v = values.dropna().to_numpy(dtype=float)
     if len(v) == 0:
         return float("nan"), float("nan")
     median = float(np.median(v))
     mad = float(np.median(np.abs(v - median))) * 1.4826
-    return median, max(mad, 1e-6)
+    return median, max(mad, resolution)
 
 
 def photo_targets(
