@@ -56,6 +56,7 @@ def _print_summary(s: Summary, market: Marketplace) -> None:
         "prevalence (truth)": f"{s.prevalence:.2%}",
         "prevalence (verdicts)": f"{s.label_prevalence:.2%}",
         "verdict errors": f"{s.label_error_rate:.2%}",
+        "control points checked (reports)": s.control_points,
         "label delay p50 / p90 (days)": (
             f"{s.label_delay_days_p50:.1f} / {s.label_delay_days_p90:.1f}"
         ),
