@@ -118,14 +118,16 @@ def train_image(
     train = in_component & ~newest
     rows = np.flatnonzero(train | valid)
     component = data.splits.component
-    reports = labels.photo_targets(
-        data.frame,
-        data.photos.iloc[rows],
-        component,
-        labels.MeasureScale.fit(data.frame[component]),
+    reports = (  # verdicts alone: the reports are not read at all
+        labels.photo_targets(
+            data.frame,
+            data.photos.iloc[rows],
+            component,
+            labels.MeasureScale.fit(data.frame[component]),
+        )
+        if config.reports
+        else image_model.PointTargets.none(len(rows))
     )
-    if not config.reports:
-        reports = image_model.PointTargets.none(len(rows))
     trained = image_model.train_image_model(
         data.images[rows],
         data.contexts[rows],
