@@ -10,6 +10,10 @@ STAMP := $(VENV)/.installed
 # promtool runs the alerting rules' tests (tests/integration/test_alert_rules.py). Where it is not
 # on PATH, only the binary is taken out of Debian's prometheus package into the venv: no
 # daemon, no post-install script, and root only when apt's package lists are missing.
+# Chromium runs the browser tests (tests/support/browser.py): Playwright drives Debian's chromium
+# through executable_path, because `playwright install` cannot download its own build here. When
+# COUTURIER_CHROMIUM names none and neither chromium nor chromium-browser is on PATH, Debian's
+# chromium package is installed (root and apt-get needed; apt's lists are fetched only if missing).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -29,6 +33,21 @@ $(STAMP): requirements.lock pyproject.toml
 	    echo "could not take promtool out of Debian's prometheus package; as root run" \
 	      "'apt-get update && apt-get install -y --no-install-recommends prometheus'" >&2; \
 	    exit 1; } )
+	@if [ -n "$$COUTURIER_CHROMIUM" ]; then test -x "$$COUTURIER_CHROMIUM" || { \
+	    echo "COUTURIER_CHROMIUM=$$COUTURIER_CHROMIUM is not an executable file" >&2; exit 1; }; \
+	elif ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { \
+	    echo "Chromium is needed by the browser tests and is not on PATH (installing it needs" \
+	      "apt-get as root): apt-get install chromium, or set COUTURIER_CHROMIUM=/path/to/chrome," \
+	      "and rerun make" >&2; exit 1; }; \
+	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || { \
+	    echo "could not install Debian's chromium; as root run 'apt-get update && apt-get install" \
+	      "-y --no-install-recommends chromium', or set COUTURIER_CHROMIUM=/path/to/chrome" >&2; \
+	    exit 1; }; \
+	fi
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -25,12 +25,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def couturier_server(home: Path, ready_s: float = 300.0) -> Iterator[str]:
-    """The server's URL once ``/v2/health/ready`` answers 200; its log is ``home/serve.log``."""
+def couturier_server(
+    home: Path,
+    ready_s: float = 300.0,
+    *,
+    ready_path: str = "/v2/health/ready",
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """The server's URL once ``ready_path`` answers 200; its log is ``home/serve.log``.
+    ``env``: more environment variables for the server."""
     import requests
 
     port = free_port()
-    env = {**os.environ, "COUTURIER_HOME": str(home)}
+    env = {**os.environ, "COUTURIER_HOME": str(home), **(env or {})}
     log = (home / "serve.log").open("w")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "couturier"), "serve", "--port", str(port)],
@@ -43,7 +50,7 @@ def couturier_server(home: Path, ready_s: float = 300.0) -> Iterator[str]:
         deadline = time.monotonic() + ready_s
         while True:
             try:
-                if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                if requests.get(f"{url}{ready_path}", timeout=2).status_code == 200:
                     break
             except requests.RequestException:
                 pass

@@ -30,4 +30,4 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Marketplace:
     return simulate(SimulationConfig.of(listings=4000, days=90, chunk_size=1000), out, workers=2)
 
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry", "tests.support.browser"]

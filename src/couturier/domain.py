@@ -20,6 +20,7 @@ from couturier.pipelines import Cadence
 from couturier.replay import Traffic
 
 if TYPE_CHECKING:
+    import typer
     from fastapi import APIRouter
 
     from couturier.features import FeatureRepo
@@ -59,7 +60,8 @@ ENTRY_POINT_GROUP = "couturier.domains"
 class Domain:
     """A domain as the platform sees it. ``watches``: what monitoring watches (one per served
     model); ``cadence``: when the pipelines materialize, retrain and monitor; ``traffic``: what
-    a simulated day's requests are, for ``couturier replay``."""
+    a simulated day's requests are, for ``couturier replay``; ``commands``: the domain's own
+    command-line group, ``couturier <name> ...`` (built when the CLI starts)."""
 
     name: str
     description: str
@@ -69,6 +71,7 @@ class Domain:
     watches: tuple[Watch, ...] = ()
     cadence: Cadence = field(default_factory=Cadence)
     traffic: Traffic | None = None
+    commands: Callable[[], typer.Typer] | None = None
 
 
 @cache

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     #: how long a request waits for its online features before it is served their defaults
     online_budget_ms: float = Field(default=50.0, gt=0)
     seed: int = 7
+    #: the marketplace the server reads (the review console's listings and photos; where the
+    #: verdicts it records go); unset: the demo's, ``<home>/marketplace/demo``
+    marketplace_run: Path | None = None
 
     @model_validator(mode="after")
     def _production_needs_servers(self) -> Settings:
@@ -120,6 +123,13 @@ class Settings(BaseSettings):
     @property
     def paths(self) -> Paths:
         return Paths(self.home.expanduser().absolute())
+
+    @property
+    def active_marketplace(self) -> Path:
+        """The marketplace folder the server reads (``marketplace_run`` or the demo's)."""
+        if self.marketplace_run is not None:
+            return self.marketplace_run.expanduser().absolute()
+        return self.paths.marketplace / "demo"
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:

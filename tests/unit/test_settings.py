@@ -50,3 +50,13 @@ def test_an_unknown_profile_is_one_readable_error(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(SettingsError, match="COUTURIER_PROFILE='staging' is invalid") as info:
         Settings.load()
     assert "local" in info.value.message and "production" in info.value.message
+
+
+def test_the_server_reads_the_demos_marketplace_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert (
+        Settings(home=tmp_path).active_marketplace == tmp_path.absolute() / "marketplace" / "demo"
+    )
+    monkeypatch.setenv("COUTURIER_MARKETPLACE_RUN", str(tmp_path / "elsewhere"))
+    assert Settings.load().active_marketplace == tmp_path / "elsewhere"

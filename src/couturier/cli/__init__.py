@@ -10,6 +10,8 @@ from couturier.cli import (  # noqa: F401 - register commands
     _serve,
     _simulate,
 )
-from couturier.cli._app import app, main
+from couturier.cli._app import add_domain_commands, app, main
+
+add_domain_commands()
 
 __all__ = ["app", "main"]

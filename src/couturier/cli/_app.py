@@ -73,6 +73,15 @@ def settings_cmd(
     console.print(table)
 
 
+def add_domain_commands() -> None:
+    """Each domain's own command group (``Domain.commands``) as ``couturier <domain> ...``."""
+    from couturier.domain import load_domains
+
+    for domain in load_domains().values():
+        if domain.commands is not None:
+            app.add_typer(domain.commands(), name=domain.name, help=domain.description)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; a :class:`CouturierError` becomes one line on stderr."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

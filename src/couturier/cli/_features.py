@@ -83,7 +83,7 @@ def apply_cmd(
     domain: DomainOpt = None,
 ) -> None:
     """Compute every feature view's source from a marketplace and register the definitions."""
-    path = market or load_settings().paths.marketplace / "demo"
+    path = market or load_settings().active_marketplace
     for repo in _repos(domain):
         with console.status(f"computing feature sources: {repo.features.service_name}"):
             reports = repo.write_sources(Marketplace(path))

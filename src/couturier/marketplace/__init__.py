@@ -24,7 +24,7 @@ from couturier.marketplace._flaws import FLAWS, VIEWS
 from couturier.marketplace._scenarios import SCENARIOS
 from couturier.marketplace._schemas import DATA_SCHEMAS, TABLE_SCHEMAS, TABLES, validate
 from couturier.marketplace._simulator import simulate
-from couturier.marketplace._store import Marketplace
+from couturier.marketplace._store import MANIFEST, Marketplace
 from couturier.marketplace._summary import Summary, contact_sheet, summarize
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "DATA_SCHEMAS",
     "ELASTICITY",
     "FLAWS",
+    "MANIFEST",
     "MAX_BRANDS",
     "RESULTS",
     "SCENARIOS",

@@ -13,6 +13,9 @@ streams photos with the rest of the chunk and no file system holds 10^6 small fi
 from __future__ import annotations
 
 import json
+import os
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -129,6 +132,58 @@ class Marketplace:
         """One whole table as a DataFrame (``columns`` to read fewer)."""
         frame: pd.DataFrame = self.read_arrow(table, columns).to_pandas()
         return frame
+
+    def lookup(
+        self, table: str, key: str, values: Sequence[int], columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """The rows of ``table`` whose ``key`` is one of ``values`` (a few rows: each part's
+        row-group statistics skip what cannot match), seen as of this view's time."""
+        self.read_arrow(table, [key, *(columns or [])])  # names the unknown column, if any
+        wanted = pc.field(key).isin(list(values))
+        column = _ARRIVAL.get(table)
+        if self.as_of is not None and column is not None:
+            wanted &= pc.field(column) <= pa.scalar(self.as_of, type=pa.timestamp("us", tz="UTC"))
+        parts = [pq.read_table(p, columns=columns, filters=wanted) for p in self.parts(table)]
+        schema = TABLE_SCHEMAS[table]
+        if not parts:
+            parts = [schema.empty_table().select(list(columns) if columns else schema.names)]
+        frame: pd.DataFrame = pa.concat_tables(parts).to_pandas()
+        return frame
+
+    def append(self, table: str, rows: pd.DataFrame) -> Path:
+        """Add ``rows`` to ``table`` as a new part: events that arrive after the simulation
+        (an expert's verdict recorded in the review console). The part is written to a
+        temporary name, flushed to disk and renamed, so a reader sees all of it or none; a crash
+        leaves no partial part. Columns must be the table's, with its types."""
+        folder = self.table_path(table)  # an unknown table: NotFoundError naming the tables
+        schema = TABLE_SCHEMAS[table]
+        if table not in _ARRIVAL:
+            raise InvalidInputError(
+                f"table {table!r} is written by the simulator only; rows can be appended to: "
+                f"{', '.join(sorted(_ARRIVAL))}",
+                field="table",
+            )
+        if list(rows.columns) != schema.names:
+            raise InvalidInputError(
+                f"rows for {table!r} have columns {list(rows.columns)}; "
+                f"the table's are {schema.names}, in that order",
+                field="rows",
+            )
+        data = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
+        folder.mkdir(exist_ok=True)
+        # after the simulator's part-00000...: appended parts sort last, in arrival order
+        name = f"part-z{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = folder / f".{name}.tmp"
+        pq.write_table(data, tmp)
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        tmp.replace(folder / name)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the rename itself survives a power cut
+        finally:
+            os.close(fd)
+        return folder / name
 
     def iter_parts(
         self, table: str, columns: Sequence[str] | None = None

@@ -17,7 +17,8 @@ __all__ = ["CouturierResource"]
 
 class CouturierResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """``home``: ``$COUTURIER_HOME`` for this run (empty: the settings' own);
-    ``marketplace``: the marketplace folder to read (empty: the demo's, under ``home``);
+    ``marketplace``: the marketplace folder to read (empty: ``COUTURIER_MARKETPLACE_RUN``, else
+    the demo's under ``home``);
     ``as_of``: an ISO time to run at instead of now (a replay's simulated clock): the
     marketplace is seen as it was then, and features are materialized up to then."""
 
@@ -36,7 +37,7 @@ class CouturierResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def _path(self) -> Path:
         if self.marketplace:
             return Path(self.marketplace)
-        return self.settings().paths.marketplace / "demo"
+        return self.settings().active_marketplace
 
     def market(self, asset: str) -> Marketplace:
         """The marketplace; a missing one fails the run naming ``asset`` and the time, before

@@ -62,6 +62,13 @@ class LatestDecisions:
             self._catch_up()
             return len(self._latest)
 
+    def snapshot(self) -> dict[int | str, dict[str, Any]]:
+        """Every key's newest record (projected), after reading what was appended since. The
+        dict is a copy; its records are shared: read them, never change them."""
+        with self._lock:
+            self._catch_up()
+            return dict(self._latest)
+
     def __len__(self) -> int:
         return len(self._latest)
 

@@ -69,3 +69,17 @@ def test_a_new_file_is_found_even_when_the_folder_mtime_did_not_move(tmp_path: P
     os.utime(tmp_path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same tick
     assert eager.get(2) == {"decision": "authentic"}
     assert lazy.get(2) is None  # until relist_s has passed
+
+
+def test_a_snapshot_holds_every_keys_newest_record(tmp_path: Path) -> None:
+    log = tmp_path / "predictions-2026-03-01.jsonl"
+    _append(log, {"listing_id": 1, "decision": "review"}, {"listing_id": 2, "decision": "x"})
+    board = LatestDecisions(tmp_path, key="listing_id", fields=("decision",))
+    first = board.snapshot()
+    _append(log, {"listing_id": 1, "decision": "counterfeit"}, {"listing_id": 3, "decision": "y"})
+    assert first == {1: {"decision": "review"}, 2: {"decision": "x"}}  # a copy: it never moves
+    assert board.snapshot() == {
+        1: {"decision": "counterfeit"},
+        2: {"decision": "x"},
+        3: {"decision": "y"},
+    }

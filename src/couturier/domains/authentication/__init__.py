@@ -17,6 +17,7 @@ from couturier.extras import require
 from couturier.pipelines import Cadence, Retrain
 
 if TYPE_CHECKING:
+    import typer
     from fastapi import APIRouter
 
     from couturier.features import FeatureRepo
@@ -42,6 +43,12 @@ def _service(context: ServiceContext) -> APIRouter:
     return mount(context)
 
 
+def _commands() -> typer.Typer:
+    from couturier.domains.authentication.review._cli import commands
+
+    return commands
+
+
 domain = Domain(
     name="authentication",
     description="decide whether a listing is authentic, counterfeit, or needs an expert",
@@ -56,4 +63,5 @@ domain = Domain(
         monitor="0 5 * * *",
     ),
     traffic=TRAFFIC,
+    commands=_commands,
 )

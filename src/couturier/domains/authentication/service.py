@@ -42,6 +42,7 @@ from couturier.domains.authentication import fusion, image_model, listing_model
 from couturier.domains.authentication.graph import AuthenticationGraph
 from couturier.domains.authentication.monitoring import in_audit_sample
 from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
+from couturier.domains.authentication.review import mount_review
 from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
 from couturier.features import LazyReader, open_online_reader
 from couturier.marketplace import CATEGORIES, CONTROL_POINTS, VIEWS
@@ -486,4 +487,6 @@ def mount(context: ServiceContext) -> APIRouter:
         _ = service.reader
     except DependencyUnavailableError as exc:
         log.warning("authentication: %s; requests answer 503 until it can", exc.message)
-    return router(service, context.metrics)
+    routes = router(service, context.metrics)
+    routes.include_router(mount_review(context))  # the experts' console, /review
+    return routes
