@@ -79,6 +79,7 @@ bench: $(STAMP)  # every figure the README quotes; ~80 min on 2 cores (never bes
 	$(BIN)/python benchmarks/discovery.py --listings 100000 --seconds 10 --out benchmarks/results/discovery.json
 	$(BIN)/python benchmarks/replay.py --out benchmarks/results/replay.json
 	$(BIN)/python benchmarks/pricing.py --out benchmarks/results/pricing.json
+	$(BIN)/python benchmarks/review.py --out benchmarks/results/review.json
 
 lock:
 	scripts/lock.sh

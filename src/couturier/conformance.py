@@ -16,7 +16,11 @@ The checks, each named in the error it raises when it fails:
   no champion (a fresh deployment) without raising; its routes live under ``/v1/``, clash with
   no platform route and no other domain's, and carry an OpenAPI summary; it loads its models
   through ``context.follow``; while a model it follows has no champion, every route answers
-  503 ``application/problem+json`` naming it, never a 500.
+  503 ``application/problem+json`` naming it, never a 500. Every route is a plain route: a
+  router included in the service's router is refused, since these checks cannot see into it.
+* ``pages``: mount the same way without raising; every route lives under one prefix of the
+  domain's own (``/review``), outside the API's ``/v1`` and the platform's routes, and clashes
+  with no other domain's pages.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ def check_domain(domain: Domain, *, installed: bool = True) -> None:
     _check_features(domain)
     _check_recipe(domain)
     _check_service(domain)
+    _check_pages(domain)
 
 
 def _fail(domain: Domain, check: str, message: str) -> DomainConformanceError:
@@ -144,6 +149,7 @@ def _check_service(domain: Domain) -> None:
             registry.close()
         if not isinstance(router, APIRouter):
             raise _fail(domain, "service", f"returned {type(router).__name__}, not an APIRouter")
+        _only_plain_routes(domain, "service", router)
         routes = [r for r in router.routes if isinstance(r, APIRoute)]
         if not routes:
             raise _fail(domain, "service", "its router has no route")
@@ -185,6 +191,62 @@ def _check_service(domain: Domain) -> None:
                     )
 
 
+def _only_plain_routes(domain: Domain, check: str, router: Any) -> None:
+    from fastapi.routing import APIRoute
+
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            raise _fail(
+                domain,
+                check,
+                f"its router holds a {type(route).__name__}, not a plain route (an included "
+                "router?): declare every route on the router the hook returns, so they can "
+                "be checked",
+            )
+
+
+def _check_pages(domain: Domain) -> None:
+    if domain.pages is None:
+        return
+    routes = _mounted(domain, domain.pages, "pages")
+    prefixes = {"/" + r.path.strip("/").split("/", 1)[0] for r in routes.routes}
+    if len(prefixes) != 1 or not routes.routes:
+        raise _fail(domain, "pages", f"its routes must share one prefix; found {sorted(prefixes)}")
+    (prefix,) = prefixes
+    if prefix.startswith(("/v1", *_PLATFORM_PREFIXES)):
+        raise _fail(domain, "pages", f"{prefix} is the API's or the platform's; pick another")
+    for other in load_domains().values():
+        if other.name != domain.name and other.pages is not None:
+            theirs = _mounted(other, other.pages, "pages")
+            if any(r.path.startswith(prefix) for r in theirs.routes):
+                raise _fail(domain, "pages", f"{prefix} clashes with the {other.name} pages")
+
+
+def _mounted(domain: Domain, hook: Any, check: str) -> Any:
+    """``hook``'s router, mounted on a throw-away context with no champion."""
+    from fastapi import APIRouter
+
+    from couturier.registry import ModelRegistry
+    from couturier.serving import Metrics, ServiceContext
+    from couturier.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="couturier-check-") as home:
+        settings = Settings(home=Path(home))
+        registry = ModelRegistry(settings)
+        try:
+            router = hook(ServiceContext(settings, registry, Metrics()))
+        except Exception as exc:
+            raise _fail(
+                domain, check, f"mounting with no champion raised {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            registry.close()
+    if not isinstance(router, APIRouter):
+        raise _fail(domain, check, f"returned {type(router).__name__}, not an APIRouter")
+    _only_plain_routes(domain, check, router)
+    return router
+
+
 def _check_routes(domain: Domain, routes: list[APIRoute]) -> None:
     others = {
         (m, r.path)
@@ -208,20 +270,9 @@ def _declared_routes(domain: Domain) -> list[APIRoute]:
     """Another domain's routes, mounted on a throw-away context."""
     from fastapi.routing import APIRoute
 
-    from couturier.registry import ModelRegistry
-    from couturier.serving import Metrics, ServiceContext
-    from couturier.settings import Settings
-
     if domain.service is None:
         return []
-    with tempfile.TemporaryDirectory(prefix="couturier-check-") as home:
-        settings = Settings(home=Path(home))
-        registry = ModelRegistry(settings)
-        try:
-            context = ServiceContext(settings, registry, Metrics())
-            router = domain.service(context)
-        finally:
-            registry.close()
+    router = _mounted(domain, domain.service, "service")
     return [r for r in router.routes if isinstance(r, APIRoute)]
 
 

@@ -61,13 +61,18 @@ class Domain:
     """A domain as the platform sees it. ``watches``: what monitoring watches (one per served
     model); ``cadence``: when the pipelines materialize, retrain and monitor; ``traffic``: what
     a simulated day's requests are, for ``couturier replay``; ``commands``: the domain's own
-    command-line group, ``couturier <name> ...`` (built when the CLI starts)."""
+    command-line group, ``couturier <name> ...`` (built when the CLI starts).
+
+    ``pages``: pages for people (HTML: the review console), mounted like ``service`` but under
+    a prefix of the domain's own, outside the API's ``/v1`` and ``/v2``, with none of the API's
+    rules: they are not in the OpenAPI document and need no champion to work."""
 
     name: str
     description: str
     features: FeatureSet | None = None
     recipe: Recipe | None = None
     service: Service | None = None
+    pages: Service | None = None
     watches: tuple[Watch, ...] = ()
     cadence: Cadence = field(default_factory=Cadence)
     traffic: Traffic | None = None

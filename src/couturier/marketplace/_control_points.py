@@ -3,7 +3,8 @@
 With each verdict an expert may file a report: for each control point they checked, ``pass`` or
 ``fail``, and for the measurable ones the value they wrote down. This catalogue is part of the
 marketplace's data model: the simulator's experts write these reports, the authentication
-domain learns from them, and the review console will let people write them, all in this schema.
+domain learns from them, and the review console (``/review``) lets people write them, all in
+this schema.
 
 ``views`` are the photo views that show the point (what a model can see of it); the expert
 inspects the physical item, so a report can cover a point no photo of the listing shows

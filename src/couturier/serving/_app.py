@@ -356,19 +356,25 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _mount_domains(
     app: FastAPI, domains: Sequence[Mountable], context: ServiceContext
 ) -> dict[str, str]:
-    """Each domain's routes (``Domain.service``), e.g. /v1/authenticate; what failed, by
-    ``domain:NAME`` (one domain's failure must not take the others down)."""
+    """Each domain's routes (``Domain.service``, e.g. /v1/authenticate) and pages
+    (``Domain.pages``, e.g. /review); what failed, by ``domain:NAME`` (``domain:NAME:pages``):
+    one domain's failure must not take the others down."""
     problems: dict[str, str] = {}
     for domain in domains:
-        if domain.service is None:
-            continue
-        try:
-            app.include_router(domain.service(context))
-        except Exception as exc:
-            log.exception("domain %s: its service failed to mount", domain.name)
-            problems[f"domain:{domain.name}"] = (
-                f"the {domain.name} domain's service failed to mount: {type(exc).__name__}: {exc}"
-            )
+        for what, hook, key in (
+            ("service", domain.service, f"domain:{domain.name}"),
+            ("pages", domain.pages, f"domain:{domain.name}:pages"),
+        ):
+            if hook is None:
+                continue
+            try:
+                app.include_router(hook(context))
+            except Exception as exc:
+                log.exception("domain %s: its %s failed to mount", domain.name, what)
+                problems[key] = (
+                    f"the {domain.name} domain's {what} failed to mount: "
+                    f"{type(exc).__name__}: {exc}"
+                )
     context.registry.close()  # the follower thread has a client of its own
     return problems
 

@@ -43,6 +43,9 @@ class Mountable(Protocol):
     @property
     def service(self) -> Callable[[ServiceContext], APIRouter] | None: ...
 
+    @property
+    def pages(self) -> Callable[[ServiceContext], APIRouter] | None: ...
+
 
 @dataclass
 class ServiceContext:

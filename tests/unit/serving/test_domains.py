@@ -5,6 +5,7 @@ fails the domains that break its rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from pathlib import Path
@@ -238,6 +239,63 @@ def test_check_domain_fails_a_domain_that_breaks_a_rule(service: Any, words: str
     with pytest.raises(DomainConformanceError) as err:
         check_domain(toy_domain(service), installed=False)
     assert err.value.check == "service" and words in str(err.value)
+
+
+def _hides_a_route(context: ServiceContext) -> APIRouter:
+    context.follow(TOY_MODEL, lambda registry, version: None)
+    inner = APIRouter()
+    inner.add_api_route("/anything", lambda: {}, methods=["GET"], summary="hidden")
+    api = APIRouter()
+    api.add_api_route("/v1/toy/ok", lambda: {}, methods=["GET"], summary="ok")
+    api.include_router(inner)  # /anything: outside /v1, but a check cannot see it
+    return api
+
+
+def test_check_domain_fails_a_service_that_includes_a_router() -> None:
+    with pytest.raises(DomainConformanceError) as err:
+        check_domain(toy_domain(_hides_a_route), installed=False)
+    assert err.value.check == "service" and "not a plain route" in str(err.value)
+
+
+def _pages_at(*paths: str) -> Any:
+    def pages(context: ServiceContext) -> APIRouter:
+        api = APIRouter()
+        for path in paths:
+            api.add_api_route(path, lambda: "<p>hi</p>", methods=["GET"])
+        return api
+
+    return pages
+
+
+@pytest.mark.parametrize(
+    ("paths", "words"),
+    [
+        (("/v1/toy/page",), "is the API's or the platform's"),
+        (("/metrics/toy",), "is the API's or the platform's"),
+        (("/toy", "/other"), "must share one prefix"),
+    ],
+)
+def test_check_domain_fails_pages_that_break_a_rule(paths: tuple[str, ...], words: str) -> None:
+    domain = dataclasses.replace(toy_domain(), pages=_pages_at(*paths))
+    with pytest.raises(DomainConformanceError) as err:
+        check_domain(domain, installed=False)
+    assert err.value.check == "pages" and words in str(err.value)
+
+
+def test_pages_mount_beside_the_service_under_their_own_prefix(tmp_path: Path) -> None:
+    domain = dataclasses.replace(toy_domain(), pages=_pages_at("/toy", "/toy/queue"))
+    check_domain(domain, installed=False)
+    settings = Settings(home=tmp_path)
+    app = create_app(
+        ModelRepository(),
+        registry=lambda: ModelRegistry(settings),
+        follow=False,
+        domains=[domain],
+        settings=settings,
+    )
+    with serve(app) as url:
+        assert requests.get(f"{url}/toy/queue", timeout=10).text == '"<p>hi</p>"'
+        assert requests.post(f"{url}/v1/toy/score", json={}, timeout=10).status_code == 503
 
 
 def test_check_domain_fails_a_domain_that_is_not_installed() -> None:

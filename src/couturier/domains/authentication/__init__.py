@@ -43,6 +43,12 @@ def _service(context: ServiceContext) -> APIRouter:
     return mount(context)
 
 
+def _pages(context: ServiceContext) -> APIRouter:
+    from couturier.domains.authentication.review import mount_review
+
+    return mount_review(context)
+
+
 def _commands() -> typer.Typer:
     from couturier.domains.authentication.review._cli import commands
 
@@ -55,6 +61,7 @@ domain = Domain(
     features=FEATURES,
     recipe=_recipe,
     service=_service,
+    pages=_pages,
     watches=(WATCH,),
     # features hourly, the graph daily, monitoring daily after the night's verdicts
     cadence=Cadence(

@@ -42,7 +42,6 @@ from couturier.domains.authentication import fusion, image_model, listing_model
 from couturier.domains.authentication.graph import AuthenticationGraph
 from couturier.domains.authentication.monitoring import in_audit_sample
 from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
-from couturier.domains.authentication.review import mount_review
 from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
 from couturier.features import LazyReader, open_online_reader
 from couturier.marketplace import CATEGORIES, CONTROL_POINTS, VIEWS
@@ -487,6 +486,4 @@ def mount(context: ServiceContext) -> APIRouter:
         _ = service.reader
     except DependencyUnavailableError as exc:
         log.warning("authentication: %s; requests answer 503 until it can", exc.message)
-    routes = router(service, context.metrics)
-    routes.include_router(mount_review(context))  # the experts' console, /review
-    return routes
+    return router(service, context.metrics)
