@@ -2,8 +2,10 @@
 
 A marketplace of ``--cases`` listings is simulated from now on (so no verdict has arrived yet),
 and the prediction log gets the record ``/v1/authenticate`` writes for each, every one sent to
-review (the console reads the log; no model is trained). ``couturier serve`` runs in its own
-process; one signed-in client, one request at a time:
+review (the console reads the log; no model is trained). Behind them, ``--history`` listings
+scored and judged before (a record each in the log, decided authentic or counterfeit, and a
+verdict each in the label store): the queue must look past them. ``couturier serve`` runs in
+its own process; one signed-in client, one request at a time:
 
 * ``queue``: ``GET /review`` (the whole queue ordered, the first 50 rendered);
 * ``verdict``: ``POST /review/cases/ID/verdict`` with a control-point report, until its answer
@@ -20,7 +22,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from _server import couturier_server
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the log's records
 
 
-def _world(folder: Path, cases: int) -> tuple[Path, Path]:
+def _world(folder: Path, cases: int, history: int) -> tuple[Path, Path]:
     from tests.support.review import write_records
 
     from couturier.marketplace import SimulationConfig, simulate
@@ -44,9 +46,48 @@ def _world(folder: Path, cases: int) -> tuple[Path, Path]:
         workers=2,
     )
     home = folder / "home"
+    _history(home, market, history, now)
     listings = market.read("listings").sort_values("listing_id").to_dict("records")
     write_records(home, market, listings, decision="review", clock=now)
     return home, folder / "market"
+
+
+def _history(home: Path, market: Any, n: int, now: datetime) -> None:
+    """``n`` listings decided before (ids from 10^7): their log records and their verdicts."""
+    import json
+
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    ids = 10**7 + np.arange(n)
+    p = rng.beta(0.5, 8, n)
+    start = now - timedelta(days=30)
+    at = [start + timedelta(seconds=float(s)) for s in rng.uniform(0, 29 * 86400, n)]
+    folder = home / "predictions" / "authentication"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"predictions-{(now - timedelta(days=1)).date()}.jsonl").open("w") as f:
+        for i in range(n):
+            record = {
+                "listing_id": int(ids[i]),
+                "decision": "counterfeit" if p[i] > 0.5 else "authentic",
+                "probability": float(p[i]),
+                "audit": False,
+                "at": at[i].isoformat(),
+                "features": {"asking_price": 900.0},
+            }
+            f.write(json.dumps(record) + "\n")
+    when = pd.to_datetime([a + timedelta(days=4) for a in at], utc=True)
+    verdicts = pd.DataFrame(
+        {
+            "verdict_id": 10**8 + np.arange(n),
+            "listing_id": ids,
+            "expert_id": rng.integers(0, 24, n),
+            "verdict": np.where(p > 0.5, "counterfeit", "authentic"),
+            "decided_at": when,
+            "created_at": when,
+        }
+    )
+    market.append("verdicts", verdicts[verdicts["created_at"] <= pd.Timestamp(now)])
 
 
 def _p(ms: list[float], q: float) -> float:
@@ -60,6 +101,7 @@ def _summary(ms: list[float]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--history", type=int, default=95000, help="listings judged before")
     parser.add_argument("--requests", type=int, default=300, help="timed requests of each kind")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -72,7 +114,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        home, market = _world(Path(tmp), args.cases)
+        home, market = _world(Path(tmp), args.cases, args.history)
         built_s = time.perf_counter() - t
         store = ReviewStore(store_path(Settings(home=home)))
         store.add_reviewer("bench", PASSWORD)
@@ -112,6 +154,7 @@ def main() -> None:
         _ = requests  # the client library the sessions use
     result = {
         "cases": opened,
+        "history": args.history,
         "queue_p99_ms": _summary(queue)["p99_ms"],
         "verdict_p99_ms": _summary(verdicts)["p99_ms"],
         "queue": _summary(queue),

@@ -218,7 +218,7 @@ def _check_pages(domain: Domain) -> None:
     for other in load_domains().values():
         if other.name != domain.name and other.pages is not None:
             theirs = _mounted(other, other.pages, "pages")
-            if any(r.path.startswith(prefix) for r in theirs.routes):
+            if any(r.path == prefix or r.path.startswith(prefix + "/") for r in theirs.routes):
                 raise _fail(domain, "pages", f"{prefix} clashes with the {other.name} pages")
 
 

@@ -39,6 +39,7 @@ def url(world: ReviewWorld) -> Iterator[str]:
 def _sign_in(page: Page, url: str, name: str) -> None:
     """With the keyboard: the name field has the focus, Tab to the password, Enter."""
     page.goto(f"{url}/review/login")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'name'")
     page.keyboard.type(name)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
@@ -106,22 +107,23 @@ def test_a_reviewer_works_three_cases_from_the_keyboard(
 def test_two_browsers_never_get_the_same_case(
     world: ReviewWorld, url: str, browser: Browser
 ) -> None:
-    pages = []
-    for name in ("ana", "bob"):
-        page = browser.new_context().new_page()
-        _sign_in(page, url, name)
-        pages.append(page)
-    for page in pages:
-        with page.expect_navigation():
-            page.keyboard.press("n")
-    first, second = (_listing_of(p) for p in pages)
-    assert first != second
-    # bob opens ana's case by its address: he sees it, but may not judge it
-    pages[1].goto(f"{url}/review/cases/{first}")
-    assert pages[1].locator("#not-held").is_visible()
-    assert pages[1].locator("#verdict-form").count() == 0
-    for page in pages:
-        page.context.close()
+    contexts = [browser.new_context() for _ in range(2)]
+    try:
+        pages = [context.new_page() for context in contexts]
+        for page, name in zip(pages, ("ana", "bob"), strict=True):
+            _sign_in(page, url, name)
+        for page in pages:
+            with page.expect_navigation():
+                page.keyboard.press("n")
+        first, second = (_listing_of(p) for p in pages)
+        assert first != second
+        # bob opens ana's case by its address: he sees it, but may not judge it
+        pages[1].goto(f"{url}/review/cases/{first}")
+        assert pages[1].locator("#not-held").is_visible()
+        assert pages[1].locator("#verdict-form").count() == 0
+    finally:
+        for context in contexts:
+            context.close()
 
 
 def test_a_title_with_a_script_is_shown_as_text(world: ReviewWorld, url: str, page: Page) -> None:

@@ -4,7 +4,7 @@ Playwright cannot download its own browser build here (``playwright install``), 
 system's Chromium through ``executable_path``: ``COUTURIER_CHROMIUM`` when set, else
 ``chromium`` or ``chromium-browser`` on PATH (``make`` installs Debian's ``chromium``).
 
-Fixtures: ``browser`` (one Chromium per session), ``page`` (a fresh context and page per test,
+Fixtures: ``browser`` (one Chromium per test module), ``page`` (a fresh context and page per test,
 so cookies and storage never leak between tests) and ``artifacts_dir`` (where a test saves
 screenshots; ``COUTURIER_TEST_ARTIFACTS``, else ``.couturier-test-artifacts`` in the repository).
 The sync API refuses to run inside a running asyncio loop: a browser test is a plain ``def``.
@@ -47,9 +47,12 @@ def chromium_path() -> str:
     raise RuntimeError(f"no Chromium for the browser tests (`make` installs one): {INSTALL_HINT}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the session (``--no-sandbox``: the tests may run as root)."""
+    """One headless Chromium per test module (``--no-sandbox``: the tests may run as root).
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in the main
+    thread until it stops, and every later test that calls ``asyncio.run`` would fail."""
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()

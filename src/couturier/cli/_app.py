@@ -74,10 +74,17 @@ def settings_cmd(
 
 
 def add_domain_commands() -> None:
-    """Each domain's own command group (``Domain.commands``) as ``couturier <domain> ...``."""
+    """Each domain's own command group (``Domain.commands``) as ``couturier <domain> ...``.
+
+    A domain that cannot be loaded adds no group, and every other command still works; the
+    commands that need it say why (``load_domains`` raises there)."""
     from couturier.domain import load_domains
 
-    for domain in load_domains().values():
+    try:
+        domains = load_domains()
+    except Exception:  # reported by the commands that need the domains
+        return
+    for domain in domains.values():
         if domain.commands is not None:
             app.add_typer(domain.commands(), name=domain.name, help=domain.description)
 

@@ -138,13 +138,19 @@ class Marketplace:
     ) -> pd.DataFrame:
         """The rows of ``table`` whose ``key`` is one of ``values`` (a few rows: each part's
         row-group statistics skip what cannot match), seen as of this view's time."""
-        self.read_arrow(table, [key, *(columns or [])])  # names the unknown column, if any
+        schema = TABLE_SCHEMAS[self.table_path(table).name]
+        unknown = [c for c in [key, *(columns or [])] if c not in schema.names]
+        if unknown:
+            raise InvalidInputError(
+                f"table {table!r} has no column {unknown[0]!r}; its columns: "
+                f"{', '.join(schema.names)}",
+                field="columns",
+            )
         wanted = pc.field(key).isin(list(values))
         column = _ARRIVAL.get(table)
         if self.as_of is not None and column is not None:
             wanted &= pc.field(column) <= pa.scalar(self.as_of, type=pa.timestamp("us", tz="UTC"))
         parts = [pq.read_table(p, columns=columns, filters=wanted) for p in self.parts(table)]
-        schema = TABLE_SCHEMAS[table]
         if not parts:
             parts = [schema.empty_table().select(list(columns) if columns else schema.names)]
         frame: pd.DataFrame = pa.concat_tables(parts).to_pandas()

@@ -357,24 +357,25 @@ def _mount_domains(
     app: FastAPI, domains: Sequence[Mountable], context: ServiceContext
 ) -> dict[str, str]:
     """Each domain's routes (``Domain.service``, e.g. /v1/authenticate) and pages
-    (``Domain.pages``, e.g. /review); what failed, by ``domain:NAME`` (``domain:NAME:pages``):
-    one domain's failure must not take the others down."""
+    (``Domain.pages``, e.g. /review); the services that failed, by ``domain:NAME`` (one
+    domain's failure must not take the others down). Pages that fail to mount are logged, not
+    returned: readiness is the API's, and a console for people must not take it down."""
     problems: dict[str, str] = {}
     for domain in domains:
-        for what, hook, key in (
-            ("service", domain.service, f"domain:{domain.name}"),
-            ("pages", domain.pages, f"domain:{domain.name}:pages"),
-        ):
-            if hook is None:
-                continue
+        if domain.service is not None:
             try:
-                app.include_router(hook(context))
+                app.include_router(domain.service(context))
             except Exception as exc:
-                log.exception("domain %s: its %s failed to mount", domain.name, what)
-                problems[key] = (
-                    f"the {domain.name} domain's {what} failed to mount: "
+                log.exception("domain %s: its service failed to mount", domain.name)
+                problems[f"domain:{domain.name}"] = (
+                    f"the {domain.name} domain's service failed to mount: "
                     f"{type(exc).__name__}: {exc}"
                 )
+        if domain.pages is not None:
+            try:
+                app.include_router(domain.pages(context))
+            except Exception:
+                log.exception("domain %s: its pages failed to mount (not served)", domain.name)
     context.registry.close()  # the follower thread has a client of its own
     return problems
 

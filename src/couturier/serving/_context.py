@@ -101,11 +101,18 @@ class ServiceContext:
         return PredictionLog(folder, fsync=self.settings.predictions_fsync)
 
     def decisions(
-        self, stream: str, *, key: str, fields: Sequence[str] = ("decision", "at")
+        self,
+        stream: str,
+        *,
+        key: str,
+        fields: Sequence[str] = ("decision", "at"),
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> LatestDecisions:
-        """Another domain's newest answer per ``key`` in its prediction stream (see
-        :class:`LatestDecisions`): how one domain consumes another's decisions."""
-        return LatestDecisions(self.settings.paths.predictions / stream, key=key, fields=fields)
+        """The newest answer per ``key`` in a prediction stream (see :class:`LatestDecisions`;
+        ``keep``: only the answers it accepts): how one domain consumes another's decisions."""
+        return LatestDecisions(
+            self.settings.paths.predictions / stream, key=key, fields=fields, keep=keep
+        )
 
     def problems(self) -> dict[str, str]:
         """Why a followed model is not serving what the registry says, by model."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,9 @@ class LatestDecisions:
     >>> board.get(17)                                        # doctest: +SKIP
     {'decision': 'counterfeit'}
 
+    ``keep``: only records it accepts count (a later record it refuses does not replace an
+    earlier one it accepted): the review queue keeps the records that made a listing a case.
+
     The folder is listed again when its modification time changes or ``relist_s`` has passed
     (a directory's mtime may not change within one clock tick), so a new day's file is found
     within ``relist_s`` at worst. Files older than the newest two are read to their end once and
@@ -39,10 +42,17 @@ class LatestDecisions:
     """
 
     def __init__(
-        self, folder: str | Path, *, key: str, fields: Sequence[str], relist_s: float = 1.0
+        self,
+        folder: str | Path,
+        *,
+        key: str,
+        fields: Sequence[str],
+        relist_s: float = 1.0,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.key, self.fields, self.relist_s = key, tuple(fields), relist_s
+        self.keep = keep
         self._latest: dict[int | str, dict[str, Any]] = {}
         self._offsets: dict[str, int] = {}
         self._files: list[str] = []
@@ -110,7 +120,7 @@ class LatestDecisions:
             record = json.loads(raw)
         except ValueError:
             return  # a torn line from a crash: the log's reader skips it too
-        if not isinstance(record, dict):
+        if not isinstance(record, dict) or (self.keep is not None and not self.keep(record)):
             return
         key = record.get(self.key)
         if isinstance(key, int | str) and not isinstance(key, bool):

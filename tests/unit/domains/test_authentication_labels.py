@@ -165,3 +165,31 @@ def test_whole_stitch_counts_keep_a_spread_of_one_stitch() -> None:
     scale = labels.MeasureScale.fit(frame)
     assert scale.spread[(0, "stitch_density")] == 1.0
     assert scale.standardize([0], "stitch_density", [13.0]) == pytest.approx([3.0])
+
+
+def test_a_listing_judged_twice_counts_once_in_the_verdict_features() -> None:
+    from couturier.domains.authentication.features import first_verdicts
+
+    class Source:
+        def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+            return pd.DataFrame(
+                {
+                    "listing_id": [1, 2, 1, 1],
+                    "verdict": ["authentic", "counterfeit", "counterfeit", "counterfeit"],
+                    "created_at": pd.to_datetime(
+                        [
+                            "2026-01-02 00:00",
+                            "2026-01-01 00:00",
+                            "2026-01-03 00:00",
+                            "2026-01-01 12:00",
+                        ],
+                        utc=True,
+                    ),
+                }
+            )[columns]
+
+    first = first_verdicts(Source())
+    assert first[["listing_id", "verdict"]].values.tolist() == [
+        [2, "counterfeit"],
+        [1, "counterfeit"],  # the first to arrive: 2026-01-01 12:00
+    ]

@@ -112,6 +112,15 @@ def _snapshot_grid(src: SourceData) -> pd.DatetimeIndex:
     return pd.date_range(first, last, freq="D")
 
 
+def first_verdicts(src: SourceData) -> pd.DataFrame:
+    """One verdict per listing, the first to arrive: what the counts of a seller's, a product's
+    and a house's verdicts count. A listing the review console judged twice (an audit's blind
+    second opinion, a senior settling a disagreement) is one judged listing, not two."""
+    verdicts = src.read("verdicts", ["listing_id", "verdict", "created_at"])
+    first = verdicts.sort_values("created_at", kind="stable").drop_duplicates("listing_id")
+    return first.sort_index()
+
+
 def _daily_counts(
     keys: np.ndarray, times: pd.Series, n_keys: int, grid: pd.DatetimeIndex
 ) -> np.ndarray:
@@ -129,7 +138,7 @@ def _seller_stats(src: SourceData) -> pd.DataFrame:
     inter = src.read("interactions", ["listing_id", "kind", "created_at"])
     sales = inter[inter["kind"] == "purchase"]
     returns = inter[inter["kind"] == "return"]
-    verdicts = src.read("verdicts", ["listing_id", "verdict", "created_at"])
+    verdicts = first_verdicts(src)
     fake = verdicts[verdicts["verdict"] == "counterfeit"]
 
     listed = _daily_counts(listings["seller_id"].to_numpy(), listings["created_at"], n, grid)
@@ -179,9 +188,7 @@ def _product_stats(src: SourceData) -> pd.DataFrame:
         "listings", ["listing_id", "product_id", "brand_id", "asking_price", "created_at"]
     )
     listings = listings.merge(products[["product_id", "reference_price"]])
-    verdicts = src.read("verdicts", ["listing_id", "verdict", "created_at"]).merge(
-        listings[["listing_id", "product_id", "brand_id"]]
-    )
+    verdicts = first_verdicts(src).merge(listings[["listing_id", "product_id", "brand_id"]])
     fake = verdicts[verdicts["verdict"] == "counterfeit"]
 
     def per(key: str, n: int) -> dict[str, np.ndarray]:

@@ -138,7 +138,9 @@ def test_a_case_stays_held_while_its_page_is_in_use(world: ReviewWorld, url: str
         gone = s.post(heartbeat, data={"lease": "not-mine"}, headers=headers, timeout=10)
         assert "expired" in gone.text
         forged = s.post(heartbeat, data={"lease": lease_of(page)}, timeout=10)  # no token
-        assert forged.status_code == 401
+        assert "expired" in forged.text  # not renewed
+        again = s.post(heartbeat, data={"lease": lease_of(page)}, headers=headers, timeout=10)
+        assert ">held:" in again.text  # and not given up either
 
 
 @pytest.mark.parametrize(
@@ -313,3 +315,93 @@ def test_reviewers_are_added_from_the_command_line(
     assert "zoe" in listed.output and "senior" in listed.output
     again = runner.invoke(app, ["authentication", "reviewer", "add", "zoe"])
     assert again.exit_code != 0
+
+
+def test_a_half_written_label_is_removed_and_nothing_is_stored(
+    world: ReviewWorld, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's part is written, the verdict's fails: the report's part goes again, the
+    console stores nothing, and the reviewer still holds the case."""
+    from couturier.marketplace import Marketplace
+
+    real = Marketplace.append
+
+    def failing(self: Marketplace, table: str, rows: pd.DataFrame) -> Path:
+        if table == "verdicts":
+            raise OSError("disk full")
+        return real(self, table, rows)
+
+    parts = {
+        t: sorted((world.market.path / t).glob("*.parquet")) for t in ("verdicts", "control_points")
+    }
+    with signed_in(url, "ana") as s:
+        listing, page = _take_next(s, url)
+        monkeypatch.setattr(Marketplace, "append", failing)
+        r = _verdict(s, url, listing, page, verdict="counterfeit", **{"point.hardware": "fail"})
+        assert r.status_code == 503 and "nothing was stored" in r.text
+        monkeypatch.setattr(Marketplace, "append", real)
+        for table, before in parts.items():
+            assert sorted((world.market.path / table).glob("*.parquet")) == before, table
+        assert world.labels()[0].empty and world.labels()[1].empty
+        retry = _verdict(s, url, listing, page, verdict="counterfeit", **{"point.hardware": "fail"})
+        assert retry.status_code == 200  # the lease held: the same form saves now
+    verdicts, points = world.labels()
+    assert len(verdicts) == 1 and points["verdict_id"].tolist() == verdicts["verdict_id"].tolist()
+
+
+def test_a_senior_never_settles_a_disagreement_they_are_party_to(
+    world: ReviewWorld, tmp_path: Path
+) -> None:
+    world.add_reviewer("sue", role="senior")
+    audited = world.audits[0]
+    world.market.append(
+        "verdicts",
+        pd.DataFrame(
+            {
+                "verdict_id": [10**9],
+                "listing_id": [audited],
+                "expert_id": [3],
+                "verdict": ["authentic"],
+                "decided_at": [pd.Timestamp(world.clock - timedelta(hours=1))],
+                "created_at": [pd.Timestamp(world.clock - timedelta(hours=1))],
+            }
+        ),
+    )
+    with serve(world.app()) as base:
+        with signed_in(base, "sam") as sam:  # a senior gives the blind second opinion
+            queue = sam.get(f"{base}/review", timeout=10).text
+            take = sam.post(
+                f"{base}/review/cases/{audited}/take", data={"csrf": csrf_of(queue)}, timeout=10
+            )
+            assert "second opinion" in take.text
+            _verdict(sam, base, audited, take.text, verdict="counterfeit")
+            assert audited not in _queue_ids(sam.get(f"{base}/review", timeout=10).text)
+        with signed_in(base, "sue") as sue:  # another senior settles it
+            assert _queue_ids(sue.get(f"{base}/review", timeout=10).text)[0] == audited
+
+
+def test_ids_out_of_range_and_foreign_posts_are_refused(world: ReviewWorld, url: str) -> None:
+    with signed_in(url, "ana") as s:
+        huge = 10**20
+        for path in (f"/review/cases/{huge}", f"/review/photos/{huge}", "/review/cases/-1"):
+            assert s.get(f"{url}{path}", timeout=10).status_code == 422, path
+        listing, page = _take_next(s, url)
+        foreign = s.post(
+            f"{url}/review/cases/{listing}/verdict",
+            data={"csrf": csrf_of(page), "lease": lease_of(page), "verdict": "authentic"},
+            headers={"Sec-Fetch-Site": "cross-site"},
+            timeout=10,
+        )
+        assert foreign.status_code == 403 and "another site" in foreign.text
+        other = s.post(
+            f"{url}/review/next",
+            data={"csrf": csrf_of(page), "skip": "²"},  # isdigit, yet no int
+            headers={"Origin": "https://evil.example"},
+            timeout=10,
+        )
+        assert other.status_code == 403
+        skipped = s.post(
+            f"{url}/review/next", data={"csrf": csrf_of(page), "skip": "²"}, timeout=10
+        )
+        assert skipped.status_code == 200
+    assert world.labels()[0].empty

@@ -94,10 +94,28 @@ def test_a_form_is_accepted_once_and_only_from_its_holder(store: ReviewStore) ->
     with pytest.raises(ConflictError, match="do not hold listing 8"):
         _record(store, ana, 8, lease.token)  # the lease is for another listing
     stored = _record(store, ana, 7, lease.token)
-    assert stored.verdict_id == CONSOLE_VERDICT_BASE
+    assert CONSOLE_VERDICT_BASE <= stored.verdict_id < 2**59  # check ids fit in int64
     with pytest.raises(ConflictError, match="already used"):
         _record(store, ana, 7, lease.token, verdict="counterfeit")  # the same form again
     assert [v.verdict for v in store.verdicts(7)] == ["authentic"]  # never changed
+
+
+def test_a_refused_take_keeps_the_case_already_held(store: ReviewStore) -> None:
+    ana = store.add_reviewer("ana", "a long password")
+    bob = store.add_reviewer("bob", "a long password")
+    mine = store.lease_next(ana, iter([7]))
+    assert store.lease_next(bob, iter([8])) is not None
+    assert store.lease_next(ana, iter([8])) is None  # bob's: refused
+    assert store.lease_of(ana) == mine  # and ana still holds hers
+    again = store.lease_next(ana, iter([7]))  # her own case: taken again, a new token
+    assert again is not None and again.listing_id == 7
+
+
+def test_reviewer_names_are_plain_words(store: ReviewStore) -> None:
+    for name in ("x$^$", "", " ana", "<b>ana</b>", "a" * 65):
+        with pytest.raises(InvalidInputError, match="reviewer name"):
+            store.add_reviewer(name, "a long password")
+    assert store.add_reviewer("Ana-María O'Neil", "a long password").name == "Ana-María O'Neil"
 
 
 def test_an_expired_lease_refuses_the_form_and_frees_the_case(tmp_path: Path) -> None:
@@ -156,6 +174,6 @@ def test_escalating_consumes_the_lease(store: ReviewStore) -> None:
     lease = store.lease_next(ana, iter([7]))
     assert lease is not None
     store.escalate(ana, listing_id=7, lease_token=lease.token, note="unsure", at=AT)
-    assert store.escalated() == {7: AT.isoformat()}
+    assert [(e[1], e[2]) for e in store.escalations_since(0)] == [(7, ana.id)]
     with pytest.raises(ConflictError):
         store.escalate(ana, listing_id=7, lease_token=lease.token, note="again", at=AT)

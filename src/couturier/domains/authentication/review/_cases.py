@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from couturier.domains.authentication.review._store import Reviewer, ReviewStore, StoredVerdict
-from couturier.errors import ConflictError
+from couturier.errors import ConflictError, DependencyUnavailableError
 from couturier.marketplace import CONTROL_POINTS, Marketplace
 
 if TYPE_CHECKING:
@@ -110,35 +111,56 @@ class CaseFiles:
                 "or run `couturier demo`",
                 field="marketplace",
             )
+        self.store.check_lease(reviewer, listing_id, lease_token)  # a used form: told so
+        if case is None:  # the lease is held, so only a verdict recorded meanwhile did this
+            self.store.release(reviewer)
+            raise ConflictError(
+                f"listing {listing_id} is no longer a case of yours: a verdict was recorded for "
+                "it meanwhile; nothing was stored. Take the next case from the queue.",
+                field="listing_id",
+            )
         at = self.clock()
-        kind = case.kind if case is not None else "review"
 
         def write_labels(verdict_id: int) -> None:
+            """The report first, the verdict last: the verdict's row completes the pair (a
+            report without its verdict is refused by the label rules), and what was written is
+            removed again when the rest fails."""
             verdicts, reports = label_rows_of(verdict_id, listing_id, reviewer, form, at)
-            market.append("verdicts", verdicts)
-            if len(reports):
-                market.append("control_points", reports)
+            written: list[Path] = []
+            try:
+                if len(reports):
+                    written.append(market.append("control_points", reports))
+                written.append(market.append("verdicts", verdicts))
+            except BaseException:
+                for part in written:
+                    part.unlink(missing_ok=True)
+                raise
 
-        stored = self.store.record(
-            reviewer,
-            listing_id=listing_id,
-            lease_token=lease_token,
-            verdict=form.verdict,
-            kind=kind,
-            note=form.note,
-            report=form.report,
-            model=self._model(case, listing_id),
-            at=at,
-            write_labels=write_labels,
-        )
+        try:
+            stored = self.store.record(
+                reviewer,
+                listing_id=listing_id,
+                lease_token=lease_token,
+                verdict=form.verdict,
+                kind=case.kind,
+                note=form.note,
+                report=form.report,
+                model=self._model(case, listing_id),
+                at=at,
+                write_labels=write_labels,
+            )
+        except OSError as exc:
+            raise DependencyUnavailableError(
+                f"the label store could not be written ({exc}); nothing was stored and the case "
+                "is still yours: save again, and tell an administrator if it persists",
+                dependency="label store",
+            ) from exc
         if self.on_recorded is not None:
             self.on_recorded(stored)
         return stored
 
     @staticmethod
-    def _model(case: Case | None, listing_id: int) -> dict[str, Any]:
-        if case is None:
-            return {}
+    def _model(case: Case, listing_id: int) -> dict[str, Any]:
         return {"decision": case.decision, "probability": case.probability}
 
 

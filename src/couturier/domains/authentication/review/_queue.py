@@ -10,11 +10,17 @@ kind               when                                                        w
 ``audit``          in the audit sample; no verdict yet                          everyone
 ``second opinion`` in the audit sample; one verdict, by somebody else: a blind  everyone
                    second look that measures the experts as well as the model
-``disagreement``   two verdicts disagree, and no senior has decided             seniors
-``escalated``      a reviewer handed it on without a verdict                    seniors
+``disagreement``   its verdicts disagree, and the latest is not a senior's      seniors who
+                                                                               gave none
+``escalated``      a reviewer handed it on, and no senior has decided since     seniors but
+                                                                               the escalator
 =================  ==========================================================  ============
 
-Verdicts count from the label store (the marketplace's, as of now) and from the console.
+Nobody is offered a listing they judged already. Verdicts count from the label store (the
+marketplace's, as of now) and from the console (``_known.py``). Only the log records that made
+a listing a case are kept in memory (the newest such record per listing), so the queue's cost
+grows with the cases, not with the traffic; a case stays until it is judged, even if the
+listing is scored again.
 
 Order: cases past the service-level target (``sla_h`` since the decision) first, oldest first;
 then by the expected value of a review, highest first: the expected cost of the model's best
@@ -28,24 +34,18 @@ A senior sees disagreements and escalations before everything else.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from couturier.domains.authentication.decision import CostModel
-from couturier.domains.authentication.review._store import (
-    CONSOLE_VERDICT_BASE,
-    Reviewer,
-    ReviewStore,
-)
-from couturier.marketplace import Marketplace
+from couturier.domains.authentication.review._known import Known, Said
+from couturier.domains.authentication.review._store import Reviewer, ReviewStore
 from couturier.serving import LatestDecisions
 
-__all__ = ["SENIOR_KINDS", "Case", "ReviewQueue"]
+__all__ = ["FIELDS", "SENIOR_KINDS", "Case", "Queue", "ReviewQueue", "is_case"]
 
 SENIOR_KINDS = ("disagreement", "escalated")
 #: the prediction-log fields the console reads
@@ -62,6 +62,11 @@ FIELDS = (
     "degraded",
     "features",
 )
+
+
+def is_case(record: dict[str, Any]) -> bool:
+    """Whether a prediction-log record makes its listing a case (the board keeps only these)."""
+    return record.get("decision") == "review" or record.get("audit") is True
 
 
 @dataclass(frozen=True)
@@ -96,87 +101,35 @@ class Queue:
 @dataclass(frozen=True)
 class _Scored:
     record: dict[str, Any]
-    kind: str | None  # review, audit, or None (neither)
+    kind: str  # review or audit
     value: float
     at_s: float  # when it was scored, POSIX seconds
 
 
-@dataclass
-class _Verdicts:
-    """Who said what of each listing: the label store's and the console's."""
-
-    values: dict[int, list[str]]
-    by: dict[int, set[int]]  # listing -> console reviewer ids
-    senior: set[int]  # listings a senior decided in the console
-
-
 class ReviewQueue:
-    """The open cases, from the prediction log (``board``), the label store (``market``) and
-    the console's store. ``clock`` is now (a replay's simulated time, or the wall clock)."""
+    """The open cases, from the prediction log (``board``, keeping :func:`is_case` records),
+    and what is known of each listing (``known``). ``clock`` is now (a replay's simulated
+    time, or the wall clock)."""
 
     def __init__(
         self,
         *,
         board: LatestDecisions,
-        market: Callable[[], Marketplace | None],
+        known: Known,
         store: ReviewStore,
         clock: Callable[[], datetime],
         cost: CostModel | None = None,
         sla_h: float = 24.0,
         capacity_per_day: int = 200,
-        refresh_s: float = 30.0,
     ) -> None:
-        self.board, self.market, self.store, self.clock = board, market, store, clock
+        self.board, self.known, self.store, self.clock = board, known, store, clock
         self.cost = cost or CostModel()
-        self.sla_h, self.capacity_per_day, self.refresh_s = sla_h, capacity_per_day, refresh_s
-        self._labels: dict[int, list[str]] = {}
-        self._labels_at = -float("inf")
-        self._mean_price = 0.0
+        self.sla_h, self.capacity_per_day = sla_h, capacity_per_day
         self._scores: dict[int, _Scored] = {}
-        self._lock = threading.Lock()
-
-    # -- what is known -----------------------------------------------------------------------
-
-    def _label_store(self) -> dict[int, list[str]]:
-        """The label store's verdicts by listing (the console's own excluded: they are counted
-        from its database, at once), read again every ``refresh_s``."""
-        with self._lock:
-            if time.monotonic() - self._labels_at < self.refresh_s:
-                return self._labels
-            market = self.market()
-            labels: dict[int, list[str]] = defaultdict(list)
-            if market is not None:
-                v = market.at(self.clock()).read(
-                    "verdicts", ["verdict_id", "listing_id", "verdict"]
-                )
-                v = v[v["verdict_id"] < CONSOLE_VERDICT_BASE]
-                for listing, verdict in zip(v["listing_id"], v["verdict"], strict=True):
-                    labels[int(listing)].append(str(verdict))
-                prices = market.read("listings", ["asking_price"])["asking_price"]
-                mean = float(prices.mean()) if len(prices) else 0.0
-                if mean != self._mean_price:
-                    self._mean_price = mean
-                    self._scores.clear()  # the values were scaled by the old mean
-            self._labels, self._labels_at = dict(labels), time.monotonic()
-            return self._labels
-
-    def _verdicts(self) -> _Verdicts:
-        values = {k: list(v) for k, v in self._label_store().items()}
-        by: dict[int, set[int]] = defaultdict(set)
-        senior: set[int] = set()
-        for listing, reviewer, verdict, kind in self.store.said():
-            values.setdefault(listing, []).append(verdict)
-            by[listing].add(reviewer)
-            if kind in SENIOR_KINDS:
-                senior.add(listing)
-        return _Verdicts(values, by, senior)
-
-    def all_verdicts(self) -> dict[int, list[str]]:
-        """Every verdict value by listing, the label store's and the console's."""
-        return self._verdicts().values
+        self._mean_price = 0.0
 
     def record(self, listing_id: int) -> dict[str, Any] | None:
-        """The newest prediction-log record of ``listing_id`` (None: never scored)."""
+        """The prediction-log record that made ``listing_id`` a case (None: none did)."""
         return self.board.get(listing_id)
 
     # -- the queue ---------------------------------------------------------------------------
@@ -185,8 +138,7 @@ class ReviewQueue:
         """The cases ``reviewer`` may work, best first (held ones included, marked); the first
         ``limit`` of them (all: None) as :class:`Case`."""
         records = self.board.snapshot()
-        known = self._verdicts()
-        escalated = self.store.escalated()
+        self._catch_up()
         now = self.clock()
         now_s, sla_s = now.timestamp(), self.sla_h * 3600
         senior_first = reviewer.role == "senior"
@@ -195,9 +147,7 @@ class ReviewQueue:
             if not isinstance(key, int):
                 continue
             scored = self._scored(key, record)
-            if scored.kind is None and key not in escalated and key not in known.values:
-                continue  # the common case of a listing nobody needs to see: no more work
-            kind = self._kind(key, scored.kind, known, escalated, reviewer)
+            kind = self._kind(key, scored.kind, reviewer)
             if kind is None:
                 continue
             age_s = now_s - scored.at_s
@@ -214,14 +164,47 @@ class ReviewQueue:
             senior=sum(r[4] in SENIOR_KINDS for r in ranked),
         )
 
+    def case(self, reviewer: Reviewer, listing_id: int) -> Case | None:
+        """``listing_id`` as a case of ``reviewer``'s (None: not one of theirs to work)."""
+        record = self.board.get(listing_id)
+        if record is None:
+            return None
+        self._catch_up()
+        kind = self._kind(listing_id, self._scored(listing_id, record).kind, reviewer)
+        if kind is None:
+            return None
+        return self._case(listing_id, kind, record, self.clock(), self.store.held().get(listing_id))
+
+    def _catch_up(self) -> None:
+        self.known.refresh()
+        if self.known.mean_price != self._mean_price:
+            self._mean_price = self.known.mean_price
+            self._scores.clear()  # the values were scaled by the old mean
+
+    def _kind(self, listing_id: int, base: str, reviewer: Reviewer) -> str | None:
+        """The module's table, for one listing and one reviewer."""
+        said = self.known.said(listing_id)
+        escalated = self.known.escalation(listing_id)
+        senior = reviewer.role == "senior"
+        parties = {s.reviewer for s in said if s.reviewer is not None}
+        settled = max((s.at_s for s in said if s.kind in SENIOR_KINDS), default=None)
+        if escalated is not None and (settled is None or settled < escalated[0]):
+            return "escalated" if senior and reviewer.id != escalated[1] else None
+        if len({s.verdict for s in said}) > 1 and not _senior_last(said):
+            return "disagreement" if senior and reviewer.id not in parties else None
+        if reviewer.id in parties:
+            return None  # nobody judges a listing twice
+        if not said:
+            return base
+        return "second opinion" if base == "audit" and len(said) == 1 else None
+
     def _scored(self, listing_id: int, record: dict[str, Any]) -> _Scored:
         """What a record says that does not change: computed once per record."""
         cached = self._scores.get(listing_id)
         if cached is not None and cached.record is record:
             return cached
-        kind = "review" if record.get("decision") == "review" else None
-        kind = kind or ("audit" if record.get("audit") else None)
         p, price = _probability_and_price(record)
+        kind = "review" if record.get("decision") == "review" else "audit"
         scored = _Scored(record, kind, self._value(p, price), _parse_time(record.get("at")))
         self._scores[listing_id] = scored
         return scored
@@ -232,28 +215,6 @@ class ReviewQueue:
         cost = self.cost
         value = min(p * cost.missed_counterfeit, (1 - p) * cost.wrong_rejection) * scale
         return round(value - cost.review, 2)
-
-    def _kind(
-        self,
-        listing_id: int,
-        base: str | None,
-        known: _Verdicts,
-        escalated: dict[int, str],
-        reviewer: Reviewer,
-    ) -> str | None:
-        said = known.values.get(listing_id, [])
-        senior = reviewer.role == "senior"
-        if listing_id in escalated and listing_id not in known.senior:
-            return "escalated" if senior else None
-        if len(set(said)) > 1:
-            return "disagreement" if senior and listing_id not in known.senior else None
-        if reviewer.id in known.by.get(listing_id, set()):
-            return None  # nobody judges a listing twice
-        if base == "review":
-            return "review" if not said else None
-        if base == "audit":
-            return "audit" if not said else "second opinion" if len(said) == 1 else None
-        return None
 
     def _case(
         self, listing_id: int, kind: str, record: dict[str, Any], now: datetime, held: int | None
@@ -274,27 +235,15 @@ class ReviewQueue:
             held,
         )
 
-    def case(self, reviewer: Reviewer, listing_id: int) -> Case | None:
-        """``listing_id`` as a case of ``reviewer``'s (None: not one of theirs to work)."""
-        record = self.board.get(listing_id)
-        if record is None:
-            return None
-        base = self._scored(listing_id, record).kind
-        kind = self._kind(listing_id, base, self._verdicts(), self.store.escalated(), reviewer)
-        if kind is None:
-            return None
-        return self._case(listing_id, kind, record, self.clock(), self.store.held().get(listing_id))
-
     def capacity_left(self) -> int:
         """Reviews still in today's capacity (UTC day of the clock)."""
-        now = self.clock()
+        now = self.clock().astimezone(UTC)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         return max(self.capacity_per_day - self.store.recorded_since(midnight), 0)
 
-    def forget_labels(self) -> None:
-        """Read the label store again on the next call (after the console wrote to it)."""
-        with self._lock:
-            self._labels_at = -float("inf")
+
+def _senior_last(said: list[Said]) -> bool:
+    return bool(said) and said[-1].kind in SENIOR_KINDS
 
 
 def _parse_time(value: Any) -> float:

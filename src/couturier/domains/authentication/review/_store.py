@@ -15,6 +15,7 @@ transaction, before its commit: when they cannot be written, nothing is stored.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,13 +41,25 @@ __all__ = [
 
 Role = Literal["reviewer", "senior"]
 ROLES: tuple[str, ...] = ("reviewer", "senior")
-#: The console's verdict ids start here, far above any simulated world's (its ids count from
-#: 0), so the label store never holds one id twice.
+#: The console's verdict ids are drawn at random from [2^40, 2^59): far above any simulated
+#: world's (they count from 0), below 2^60 so that a report's check id (verdict_id * 8 + the
+#: point's index) fits in int64. Random rather than counted, so that an id is never handed out
+#: twice: not after a transaction that rolled back with its labels half written, not by two
+#: consoles (two homes, a database reset) writing to one label store. Two draws collide with
+#: odds of ~n^2 / 2^60: one in a million after a million verdicts.
 CONSOLE_VERDICT_BASE = 2**40
+_CONSOLE_VERDICT_END = 2**59
+
+
+def new_verdict_id() -> int:
+    return CONSOLE_VERDICT_BASE + secrets.randbelow(_CONSOLE_VERDICT_END - CONSOLE_VERDICT_BASE)
+
+
 #: A reviewer's ``expert_id`` in the label store: this + the reviewer's id (the simulator's
 #: experts are 0-23).
 REVIEWER_EXPERT_BASE = 10_000
 
+_NAME = re.compile(r"[^\W_][\w .'-]{0,63}")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS reviewers (
@@ -63,7 +76,8 @@ CREATE TABLE IF NOT EXISTS leases (
     expires_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS verdicts (
-    verdict_id INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    verdict_id INTEGER NOT NULL UNIQUE,
     listing_id INTEGER NOT NULL,
     reviewer_id INTEGER NOT NULL,
     verdict TEXT NOT NULL CHECK (verdict IN ('authentic', 'counterfeit')),
@@ -85,6 +99,9 @@ CREATE TABLE IF NOT EXISTS escalations (
     lease_token TEXT NOT NULL UNIQUE
 );
 """
+
+
+_DUMMY_HASH = hash_password("nobody's password")
 
 
 @dataclass(frozen=True)
@@ -176,9 +193,11 @@ class ReviewStore:
             raise InvalidInputError(
                 f"role {role!r} is unknown; a reviewer is one of: {', '.join(ROLES)}", field="role"
             )
-        if not name.strip() or len(name) > 64:
+        if not _NAME.fullmatch(name):
             raise InvalidInputError(
-                f"reviewer name {name!r}: 1 to 64 characters, not only spaces", field="name"
+                f"reviewer name {name!r}: 1 to 64 letters, digits, spaces or . _ ' -, starting "
+                "with a letter or digit",
+                field="name",
             )
         if len(password) < 8:
             raise InvalidInputError(
@@ -214,7 +233,7 @@ class ReviewStore:
         """The reviewer when ``password`` is theirs; None otherwise (which, is not told)."""
         row = self._one("SELECT id, name, role, password FROM reviewers WHERE name = ?", (name,))
         if row is None:
-            verify_password(password, hash_password("a dummy, for equal time"))
+            verify_password(password, _DUMMY_HASH)  # as long as a wrong password takes
             return None
         if not verify_password(password, row["password"]):
             return None
@@ -223,20 +242,22 @@ class ReviewStore:
     # -- leases ------------------------------------------------------------------------------
 
     def lease_next(self, reviewer: Reviewer, candidates: Iterator[int]) -> Lease | None:
-        """Hold the first of ``candidates`` (listing ids, best first) that nobody else holds;
-        the reviewer's own earlier lease is given up. None when every candidate is held."""
+        """Hold the first of ``candidates`` (listing ids, best first) that nobody else holds,
+        giving up the reviewer's earlier lease; None (the earlier lease kept) when every
+        candidate is held by somebody else."""
         now = time.time()
         with self._write() as db:
-            db.execute(
-                "DELETE FROM leases WHERE expires_at < ? OR reviewer_id = ?", (now, reviewer.id)
-            )
-            held = {r[0] for r in db.execute("SELECT listing_id FROM leases")}
+            db.execute("DELETE FROM leases WHERE expires_at < ?", (now,))
+            others = "SELECT listing_id FROM leases WHERE reviewer_id != ?"
+            held = {r[0] for r in db.execute(others, (reviewer.id,))}
             for listing_id in candidates:
                 if listing_id in held:
                     continue
                 lease = Lease(
                     listing_id, reviewer.id, secrets.token_urlsafe(16), now + self.lease_s
                 )
+                # the old lease goes only now: a refused take leaves the reviewer their case
+                db.execute("DELETE FROM leases WHERE reviewer_id = ?", (reviewer.id,))
                 db.execute(
                     "INSERT INTO leases VALUES (?, ?, ?, ?)",
                     (lease.listing_id, lease.reviewer_id, lease.token, lease.expires_at),
@@ -277,8 +298,19 @@ class ReviewStore:
     def _take_lease(
         self, db: sqlite3.Connection, reviewer: Reviewer, listing_id: int, token: str
     ) -> None:
-        """Consume the lease the form carried, or refuse: a case the reviewer does not hold,
-        a lease that expired, or a form already used."""
+        """Consume the lease the form carried, or refuse (:meth:`check_lease`)."""
+        self._check_lease(db, reviewer, listing_id, token)
+        db.execute("DELETE FROM leases WHERE token = ?", (token,))
+
+    def check_lease(self, reviewer: Reviewer, listing_id: int, token: str) -> None:
+        """Refuse a form whose lease does not hold: a case the reviewer does not hold, a lease
+        that expired, or a form already used (its lease was consumed)."""
+        with self._lock:
+            self._check_lease(self._db, reviewer, listing_id, token)
+
+    def _check_lease(
+        self, db: sqlite3.Connection, reviewer: Reviewer, listing_id: int, token: str
+    ) -> None:
         row = db.execute("SELECT * FROM leases WHERE token = ?", (token,)).fetchone()
         if row is None or row["reviewer_id"] != reviewer.id or row["listing_id"] != listing_id:
             raise ConflictError(
@@ -293,7 +325,6 @@ class ReviewStore:
                 f"{self.lease_s:.0f} s); nothing was stored. Take the case again from the queue.",
                 field="lease",
             )
-        db.execute("DELETE FROM leases WHERE token = ?", (token,))
 
     # -- verdicts ----------------------------------------------------------------------------
 
@@ -316,8 +347,7 @@ class ReviewStore:
         model = model or {}
         with self._write() as db:
             self._take_lease(db, reviewer, listing_id, lease_token)
-            last = db.execute("SELECT MAX(verdict_id) FROM verdicts").fetchone()[0]
-            verdict_id = max(int(last or 0), CONSOLE_VERDICT_BASE - 1) + 1
+            verdict_id = new_verdict_id()
             stored = StoredVerdict(
                 verdict_id,
                 listing_id,
@@ -328,10 +358,12 @@ class ReviewStore:
                 report,
                 model.get("decision"),
                 model.get("probability"),
-                at.isoformat(),
+                _utc(at),
             )
             db.execute(
-                "INSERT INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO verdicts (verdict_id, listing_id, reviewer_id, verdict, kind, note, "
+                "report, model_decision, model_probability, recorded_at, lease_token) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     stored.verdict_id,
                     listing_id,
@@ -358,7 +390,7 @@ class ReviewStore:
             db.execute(
                 "INSERT INTO escalations (listing_id, reviewer_id, note, at, lease_token) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (listing_id, reviewer.id, note, at.isoformat(), lease_token),
+                (listing_id, reviewer.id, note, _utc(at), lease_token),
             )
 
     def verdicts(self, listing_id: int | None = None) -> list[StoredVerdict]:
@@ -369,28 +401,41 @@ class ReviewStore:
         rows = self._all(
             "SELECT verdict_id, listing_id, reviewer_id, verdict, kind, note, report, "
             f"model_decision, model_probability, recorded_at FROM verdicts {where} "
-            "ORDER BY verdict_id",
+            "ORDER BY seq",
             args,
         )
         return [StoredVerdict(**{**dict(r), "report": json.loads(r["report"])}) for r in rows]
 
-    def said(self) -> list[tuple[int, int, str, str]]:
-        """(listing id, reviewer id, verdict, kind) of every verdict: what the queue needs."""
-        rows = self._all("SELECT listing_id, reviewer_id, verdict, kind FROM verdicts")
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+    def said_since(self, seq: int) -> list[tuple[int, int, int, int, str, str, str]]:
+        """(seq, verdict id, listing id, reviewer id, verdict, kind, recorded at) of every
+        verdict recorded after ``seq``, in order: what the queue reads as they come."""
+        rows = self._all(
+            "SELECT seq, verdict_id, listing_id, reviewer_id, verdict, kind, recorded_at "
+            "FROM verdicts WHERE seq > ? ORDER BY seq",
+            (seq,),
+        )
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
-    def escalated(self) -> dict[int, str]:
-        """Listing id -> the time of its latest escalation."""
-        rows = self._all("SELECT listing_id, MAX(at) FROM escalations GROUP BY listing_id")
-        return {r[0]: r[1] for r in rows}
+    def escalations_since(self, seq: int) -> list[tuple[int, int, int, str]]:
+        """(id, listing id, reviewer id, at) of every escalation after ``seq``, in order."""
+        rows = self._all(
+            "SELECT id, listing_id, reviewer_id, at FROM escalations WHERE id > ? ORDER BY id",
+            (seq,),
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def recorded_since(self, since: datetime) -> int:
         return int(
-            self._one("SELECT COUNT(*) FROM verdicts WHERE recorded_at >= ?", (since.isoformat(),))[
-                0
-            ]
+            self._one("SELECT COUNT(*) FROM verdicts WHERE recorded_at >= ?", (_utc(since),))[0]
         )
 
 
 def _now_iso() -> str:
-    return datetime.now().astimezone().isoformat()
+    return datetime.now(UTC).isoformat()
+
+
+def _utc(at: datetime) -> str:
+    """Stored times are UTC ISO strings, so they compare as strings."""
+    if at.tzinfo is None:
+        raise InvalidInputError(f"{at} has no time zone; pass an aware time", field="at")
+    return at.astimezone(UTC).isoformat()

@@ -40,8 +40,7 @@ def throughput(store: ReviewStore, queue: ReviewQueue, viewer: Reviewer) -> dict
             agree[name].append(v.verdict == leaning)
     days = sorted(per_day)[-DAYS:]
     people = sorted({n for d in days for n in per_day[d]})
-    said = queue.all_verdicts()
-    multiple = [set(v) for v in said.values() if len(v) > 1]
+    multiple = [{s.verdict for s in said} for _, said in queue.known.judged() if len(said) > 1]
     everyone = Reviewer(-1, "", "senior")  # sees every open case
     open_cases = queue.cases(everyone).cases
     ages = np.array([c.age_h for c in open_cases])

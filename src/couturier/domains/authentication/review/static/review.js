@@ -7,8 +7,15 @@
   ["keydown", "mousemove", "mousedown", "scroll", "touchstart"].forEach(function (e) {
     document.addEventListener(e, function () { lastActive = Date.now(); }, { passive: true });
   });
-  // the lease is renewed only while somebody uses the page: a reviewer who walks away loses it
-  window.reviewActive = function () { return Date.now() - lastActive < 5 * 60 * 1000; };
+  // the lease is renewed every 30 s while somebody uses the page (a key, a click or a scroll
+  // in the last 5 minutes): a reviewer who walks away loses it. An event, not an htmx trigger
+  // filter: those are evaluated as code, which the console's Content-Security-Policy forbids.
+  window.setInterval(function () {
+    const lease = document.getElementById("lease");
+    if (lease && window.htmx && Date.now() - lastActive < 5 * 60 * 1000) {
+      window.htmx.trigger(lease, "renew");
+    }
+  }, 30 * 1000);
 
   let point = -1;
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("tr.point")); }
