@@ -115,14 +115,25 @@ class Known:
 
     def said(self, listing_id: int) -> list[Said]:
         """Every verdict on ``listing_id`` known now, oldest first."""
-        with self._lock:
-            merged = {**self._labels.get(listing_id, {}), **self._console.get(listing_id, {})}
-        return sorted(merged.values(), key=lambda s: s.at_s)
+        return self.reader()[0](listing_id)
 
-    def escalation(self, listing_id: int) -> tuple[float, int] | None:
-        """(when, by which reviewer) of the listing's latest escalation, if any."""
+    def reader(
+        self,
+    ) -> tuple[Callable[[int], list[Said]], Callable[[int], tuple[float, int] | None]]:
+        """Look-ups for one pass over many listings, without a lock per listing: the verdicts
+        on a listing (oldest first), and its latest escalation (when, by which reviewer)."""
         with self._lock:
-            return self._escalated.get(listing_id)
+            labels, console, escalated = self._labels, self._console, dict(self._escalated)
+        none: dict[int, Said] = {}
+
+        def said(listing_id: int) -> list[Said]:
+            theirs, ours = labels.get(listing_id), console.get(listing_id)
+            if not theirs and not ours:
+                return []
+            merged = {**(theirs or none), **(ours or none)}
+            return sorted(merged.values(), key=lambda s: s.at_s)
+
+        return said, escalated.get
 
     def judged(self) -> Iterator[tuple[int, list[Said]]]:
         """Every listing with a verdict, with its verdicts (for the throughput page)."""

@@ -139,6 +139,7 @@ class ReviewQueue:
         ``limit`` of them (all: None) as :class:`Case`."""
         records = self.board.snapshot()
         self._catch_up()
+        said, escalation = self.known.reader()
         now = self.clock()
         now_s, sla_s = now.timestamp(), self.sla_h * 3600
         senior_first = reviewer.role == "senior"
@@ -147,7 +148,7 @@ class ReviewQueue:
             if not isinstance(key, int):
                 continue
             scored = self._scored(key, record)
-            kind = self._kind(key, scored.kind, reviewer)
+            kind = _kind(scored.kind, said(key), escalation(key), reviewer)
             if kind is None:
                 continue
             age_s = now_s - scored.at_s
@@ -170,7 +171,9 @@ class ReviewQueue:
         if record is None:
             return None
         self._catch_up()
-        kind = self._kind(listing_id, self._scored(listing_id, record).kind, reviewer)
+        said, escalation = self.known.reader()
+        base = self._scored(listing_id, record).kind
+        kind = _kind(base, said(listing_id), escalation(listing_id), reviewer)
         if kind is None:
             return None
         return self._case(listing_id, kind, record, self.clock(), self.store.held().get(listing_id))
@@ -180,23 +183,6 @@ class ReviewQueue:
         if self.known.mean_price != self._mean_price:
             self._mean_price = self.known.mean_price
             self._scores.clear()  # the values were scaled by the old mean
-
-    def _kind(self, listing_id: int, base: str, reviewer: Reviewer) -> str | None:
-        """The module's table, for one listing and one reviewer."""
-        said = self.known.said(listing_id)
-        escalated = self.known.escalation(listing_id)
-        senior = reviewer.role == "senior"
-        parties = {s.reviewer for s in said if s.reviewer is not None}
-        settled = max((s.at_s for s in said if s.kind in SENIOR_KINDS), default=None)
-        if escalated is not None and (settled is None or settled < escalated[0]):
-            return "escalated" if senior and reviewer.id != escalated[1] else None
-        if len({s.verdict for s in said}) > 1 and not _senior_last(said):
-            return "disagreement" if senior and reviewer.id not in parties else None
-        if reviewer.id in parties:
-            return None  # nobody judges a listing twice
-        if not said:
-            return base
-        return "second opinion" if base == "audit" and len(said) == 1 else None
 
     def _scored(self, listing_id: int, record: dict[str, Any]) -> _Scored:
         """What a record says that does not change: computed once per record."""
@@ -242,8 +228,25 @@ class ReviewQueue:
         return max(self.capacity_per_day - self.store.recorded_since(midnight), 0)
 
 
-def _senior_last(said: list[Said]) -> bool:
-    return bool(said) and said[-1].kind in SENIOR_KINDS
+def _kind(
+    base: str, said: list[Said], escalated: tuple[float, int] | None, reviewer: Reviewer
+) -> str | None:
+    """The module's table, for one listing (its case kind, its verdicts oldest first, its
+    latest escalation) and one reviewer."""
+    if not said and escalated is None:
+        return base  # most cases: nobody has said anything yet
+    senior = reviewer.role == "senior"
+    parties = {s.reviewer for s in said if s.reviewer is not None}
+    settled = max((s.at_s for s in said if s.kind in SENIOR_KINDS), default=None)
+    if escalated is not None and (settled is None or settled < escalated[0]):
+        return "escalated" if senior and reviewer.id != escalated[1] else None
+    if len({s.verdict for s in said}) > 1 and not (said and said[-1].kind in SENIOR_KINDS):
+        return "disagreement" if senior and reviewer.id not in parties else None
+    if reviewer.id in parties:
+        return None  # nobody judges a listing twice
+    if not said:
+        return base
+    return "second opinion" if base == "audit" and len(said) == 1 else None
 
 
 def _parse_time(value: Any) -> float:
