@@ -179,6 +179,13 @@ class ReviewWorld:
             audit=audit,
         )
 
+    def prior_verdict(self, listing_id: int, verdict: str) -> None:
+        """An expert's verdict from an hour before the clock, already in the label store."""
+        when = pd.Timestamp(self.clock - timedelta(hours=1))
+        row = {"verdict_id": 10**9 + listing_id, "listing_id": listing_id, "expert_id": 3,
+               "verdict": verdict, "decided_at": when, "created_at": when}  # fmt: skip
+        self.market.append("verdicts", pd.DataFrame([row]))
+
     def app(self, clock: Callable[[], datetime] | None = None) -> Any:
         from couturier.domain import get_domain
 

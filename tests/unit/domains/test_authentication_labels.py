@@ -186,7 +186,7 @@ def test_a_listing_judged_twice_counts_once_in_the_verdict_features() -> None:
                         utc=True,
                     ),
                 }
-            )[columns]
+            )[list(columns or [])]
 
     first = first_verdicts(Source())
     assert first[["listing_id", "verdict"]].values.tolist() == [

@@ -193,19 +193,7 @@ def test_a_disagreement_goes_to_a_senior_and_every_verdict_is_kept(
 ) -> None:
     audited = world.audits[0]
     # an expert's verdict from before the console, already in the label store
-    world.market.append(
-        "verdicts",
-        pd.DataFrame(
-            {
-                "verdict_id": [10**9],
-                "listing_id": [audited],
-                "expert_id": [3],
-                "verdict": ["authentic"],
-                "decided_at": [pd.Timestamp(world.clock - timedelta(hours=1))],
-                "created_at": [pd.Timestamp(world.clock - timedelta(hours=1))],
-            }
-        ),
-    )
+    world.prior_verdict(audited, "authentic")
     with serve(world.app()) as base, signed_in(base, "ana") as s:
         queue = s.get(f"{base}/review", timeout=10).text
         assert re.search(
@@ -354,19 +342,7 @@ def test_a_senior_never_settles_a_disagreement_they_are_party_to(
 ) -> None:
     world.add_reviewer("sue", role="senior")
     audited = world.audits[0]
-    world.market.append(
-        "verdicts",
-        pd.DataFrame(
-            {
-                "verdict_id": [10**9],
-                "listing_id": [audited],
-                "expert_id": [3],
-                "verdict": ["authentic"],
-                "decided_at": [pd.Timestamp(world.clock - timedelta(hours=1))],
-                "created_at": [pd.Timestamp(world.clock - timedelta(hours=1))],
-            }
-        ),
-    )
+    world.prior_verdict(audited, "authentic")
     with serve(world.app()) as base:
         with signed_in(base, "sam") as sam:  # a senior gives the blind second opinion
             queue = sam.get(f"{base}/review", timeout=10).text
