@@ -145,7 +145,7 @@ class CaseFiles:
                 kind=case.kind,
                 note=form.note,
                 report=form.report,
-                model=self._model(case, listing_id),
+                model={"decision": case.decision, "probability": case.probability},
                 at=at,
                 write_labels=write_labels,
             )
@@ -158,10 +158,6 @@ class CaseFiles:
         if self.on_recorded is not None:
             self.on_recorded(stored)
         return stored
-
-    @staticmethod
-    def _model(case: Case, listing_id: int) -> dict[str, Any]:
-        return {"decision": case.decision, "probability": case.probability}
 
 
 def label_rows_of(
