@@ -2,6 +2,7 @@
 
 from couturier.cli import (  # noqa: F401 - register commands
     _db,
+    _deploy,
     _features,
     _models,
     _monitor,

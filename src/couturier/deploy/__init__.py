@@ -1,0 +1,28 @@
+"""Kubernetes manifests for the production profile, rendered from one values file.
+
+::
+
+    values.yaml ──> Values (checked) ──> manifests() ──> one YAML file per resource
+
+    >>> from couturier.deploy import Values, manifests
+    >>> kinds = [m["kind"] for m in manifests(Values(image="couturier:0.1.0"))]
+    >>> kinds[:3]
+    ['ServiceAccount', 'Deployment', 'Service']
+
+``couturier deploy render --values FILE --out DIR`` writes them. Redis, PostgreSQL, the object
+store and MLflow are external services, named by the Secret the values name (``secret``); the
+image is the repository's ``Dockerfile``. deploy/README.md lists what is rendered and what is
+not yet.
+"""
+
+from couturier.deploy._manifests import KUBERNETES_VERSION, manifests, write_manifests
+from couturier.deploy._values import Resources, Values, load_values
+
+__all__ = [
+    "KUBERNETES_VERSION",
+    "Resources",
+    "Values",
+    "load_values",
+    "manifests",
+    "write_manifests",
+]
