@@ -9,8 +9,9 @@
 # package without dependencies. tests/unit/deploy/test_dockerfile.py checks that they stay the
 # same commands and runs hadolint on this file (no Docker engine runs on the project's machines).
 #
-# requirements.lock pins torch==2.13.0, whose PyPI wheel for Linux is the CUDA build (gigabytes):
-# PIP_EXTRA_INDEX_URL points pip at PyTorch's CPU wheels. Set it empty to take the CUDA build.
+# requirements.lock pins torch==2.13.0+cpu, which only PyTorch's CPU index has: PIP_EXTRA_INDEX_URL
+# points pip at it. hnswlib and implicit publish no wheel for Linux/CPython 3.11: the build stage
+# has a compiler and CMake to build them (the runtime stage has neither).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -19,6 +20,9 @@ ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL}
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/couturier
 ENV PATH=/opt/couturier/bin:$PATH
 WORKDIR /build

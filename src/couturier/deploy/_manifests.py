@@ -9,12 +9,14 @@ covers both. The PodDisruptionBudget keeps all but one replica through node drai
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from couturier.deploy._values import Values
+from couturier.errors import InvalidInputError
 from couturier.settings import PRODUCTION_REQUIRED
 
 __all__ = ["KUBERNETES_VERSION", "manifests", "write_manifests"]
@@ -81,8 +83,8 @@ def _pod(values: Values, component: str, container: dict[str, Any]) -> dict[str,
                 **container,
             }
         ],
-        # COUTURIER_HOME: scratch only (prediction log spool, caches); state lives in the
-        # external services
+        # COUTURIER_HOME: the prediction logs and caches. An emptyDir dies with its pod: the
+        # logs need shipping to the object store before production (deploy/README.md)
         "volumes": [{"name": "home", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
 
@@ -119,7 +121,7 @@ def deployment(values: Values) -> Manifest:
         "readinessProbe": {
             **probe,
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
-            "failureThreshold": 1,
+            "failureThreshold": 2,  # one slow answer (a GC pause) keeps the pod in
         },
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(values.drain_seconds)]}}},
     }
@@ -140,7 +142,7 @@ def deployment(values: Values) -> Manifest:
         "kind": "Deployment",
         "metadata": _meta(values, values.name, "serving"),
         "spec": {
-            "replicas": values.min_replicas,
+            # no `replicas`: the autoscaler owns the count, and an apply must not reset it
             "selector": {"matchLabels": selector},
             # never below the current count during an update: a new replica is ready first
             "strategy": {
@@ -214,13 +216,18 @@ def migration_job(values: Values) -> Manifest:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _meta(values, f"{values.name}-migrate", "migration"),
+        # a Job's template cannot change: one Job per image, named by it
+        "metadata": _meta(values, f"{values.name}-migrate-{_digest(values.image)}", "migration"),
         "spec": {
             "backoffLimit": 3,
             "ttlSecondsAfterFinished": 86400,
             "template": {"metadata": {"labels": _labels(values, "migration")}, "spec": pod},
         },
     }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def manifests(values: Values) -> list[Manifest]:
@@ -236,12 +243,21 @@ def manifests(values: Values) -> list[Manifest]:
 
 
 def write_manifests(values: Values, out: Path) -> list[Path]:
-    """One ``NN-kind-name.yaml`` per object under ``out`` (created); the paths written."""
+    """One ``NN-kind-name.yaml`` per object under ``out`` (created); the paths written. A YAML
+    file already there that this render would not write is refused: ``kubectl apply -f out``
+    would apply it too."""
+    objects = {
+        out / f"{i:02d}-{m['kind'].lower()}-{m['metadata']['name']}.yaml": m
+        for i, m in enumerate(manifests(values))
+    }
+    stale = sorted(p.name for p in out.glob("*.yaml") if p not in objects) if out.is_dir() else []
+    if stale:
+        raise InvalidInputError(
+            f"{out} holds {', '.join(stale)}, which this render does not write; `kubectl apply "
+            f"-f {out}` would apply it too: render into an empty folder or delete it",
+            field="out",
+        )
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, manifest in enumerate(manifests(values)):
-        name = f"{i:02d}-{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
-        path = out / name
+    for path, manifest in objects.items():
         path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-        written.append(path)
-    return written
+    return list(objects)

@@ -75,9 +75,13 @@ def test_a_rolling_update_drains_before_it_stops(rendered: dict[str, dict[str, A
     (serve,) = pod["containers"]
     assert serve["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert serve["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
-    sleep = serve["lifecycle"]["preStop"]["exec"]["command"]
-    assert sleep[0] == "sleep" and int(sleep[1]) < pod["terminationGracePeriodSeconds"]
+    assert serve["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "10"]
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert "replicas" not in spec  # the autoscaler owns the count: an apply must not reset it
+    longer = by_kind(manifests(Values(image="couturier:1", drain_seconds=45)))["Deployment"]
+    pod = longer["spec"]["template"]["spec"]
+    assert pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "45"]
+    assert pod["terminationGracePeriodSeconds"] == 75  # the drain, then 30 s for uvicorn
     assert rendered["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
 
 
@@ -97,6 +101,17 @@ def test_the_pods_run_the_images_user_with_the_production_settings(
             assert ref == {"name": "couturier", "key": f"COUTURIER_{field.upper()}"}
     (job,) = rendered["Job"]["spec"]["template"]["spec"]["containers"]
     assert job["args"] == ["db", "upgrade"]
+
+
+def test_each_image_gets_its_own_migration_job() -> None:
+    """A Job's template is immutable: re-applying one name with a new image would fail."""
+    one, two = (
+        by_kind(manifests(Values(image=f"couturier:{tag}")))["Job"]["metadata"]["name"]
+        for tag in ("1", "2")
+    )
+    assert one != two and one.startswith("couturier-migrate-")
+    again = by_kind(manifests(Values(image="couturier:1")))["Job"]["metadata"]["name"]
+    assert again == one
 
 
 def test_the_role_annotation_follows_the_values() -> None:
@@ -142,6 +157,20 @@ def test_the_cli_writes_one_file_per_object(tmp_path: Path) -> None:
     missing = CliRunner().invoke(
         app, ["deploy", "render", "--values", str(tmp_path / "nope.yaml"), "--out", "x"]
     )
+    # rendering again into the same folder rewrites it; a file this render would not write is
+    # refused (kubectl apply -f would apply it too) and nothing is written
+    again = CliRunner().invoke(
+        app, ["deploy", "render", "--values", str(EXAMPLE), "--out", str(tmp_path / "out")]
+    )
+    assert again.exit_code == 0, again.output
+    (tmp_path / "out" / "99-stale.yaml").write_text("kind: Service\n")
+    before = {f: f.stat().st_mtime_ns for f in files}
+    stale = CliRunner().invoke(
+        app, ["deploy", "render", "--values", str(EXAMPLE), "--out", str(tmp_path / "out")]
+    )
+    assert isinstance(stale.exception, InvalidInputError)
+    assert "99-stale.yaml" in stale.exception.message
+    assert {f: f.stat().st_mtime_ns for f in files} == before
     # the CLI's main() prints it as one line (tests/unit/cli covers that path)
     assert isinstance(missing.exception, InvalidInputError)
     assert "cannot be read" in missing.exception.message
