@@ -68,7 +68,7 @@ def _container_security() -> dict[str, Any]:
     }
 
 
-def _pod(values: Values, component: str, container: dict[str, Any]) -> dict[str, Any]:
+def _pod(values: Values, container: dict[str, Any]) -> dict[str, Any]:
     """A pod of the image: the service account, the Secret's settings, a writable home."""
     return {
         "serviceAccountName": values.name,
@@ -96,8 +96,16 @@ def service_account(values: Values) -> Manifest:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
 
 
+def _probe(path: str, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": 5,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
 def deployment(values: Values) -> Manifest:
-    probe = {"httpGet": {"port": "http"}, "periodSeconds": 5, "timeoutSeconds": 2}
     r = values.resources
     container = {
         "name": "serve",
@@ -108,24 +116,13 @@ def deployment(values: Values) -> Manifest:
             "limits": {"memory": r.memory_limit},
         },
         # models load before the first answer: the startup probe holds the others off
-        "startupProbe": {
-            **probe,
-            "httpGet": {"path": "/v2/health/live", "port": "http"},
-            "failureThreshold": 60,
-        },
-        "livenessProbe": {
-            **probe,
-            "httpGet": {"path": "/v2/health/live", "port": "http"},
-            "failureThreshold": 3,
-        },
-        "readinessProbe": {
-            **probe,
-            "httpGet": {"path": "/v2/health/ready", "port": "http"},
-            "failureThreshold": 2,  # one slow answer (a GC pause) keeps the pod in
-        },
+        "startupProbe": _probe("/v2/health/live", 60),
+        "livenessProbe": _probe("/v2/health/live", 3),
+        # two failures: one slow answer (a GC pause) keeps the pod in
+        "readinessProbe": _probe("/v2/health/ready", 2),
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(values.drain_seconds)]}}},
     }
-    pod = _pod(values, "serving", container)
+    pod = _pod(values, container)
     pod["terminationGracePeriodSeconds"] = values.drain_seconds + 30
     selector = _labels(values, "serving")
     pod["topologySpreadConstraints"] = [
@@ -211,7 +208,7 @@ def migration_job(values: Values) -> Manifest:
         "args": ["db", "upgrade"],
         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
     }
-    pod = _pod(values, "migration", container)
+    pod = _pod(values, container)
     pod["restartPolicy"] = "Never"
     return {
         "apiVersion": "batch/v1",
