@@ -3,7 +3,7 @@
 Domains declare their features with the types in :mod:`couturier.features.types`; this layer
 makes them real in Feast (DuckDB offline store, SQLite or Redis online store), builds
 point-in-time-correct training sets, materializes incrementally and serves online reads, behind
-a circuit breaker whose state (:data:`StoreState`) ``OnlineReader.store_state`` reports.
+a circuit breaker (:mod:`couturier.breaker`) whose state ``OnlineReader.store_state`` reports.
 
 >>> from couturier.features import FeatureRepo, build_training_set, materialize, OnlineReader
 >>> repo = FeatureRepo(domain.features, settings)          # doctest: +SKIP
@@ -12,7 +12,6 @@ a circuit breaker whose state (:data:`StoreState`) ``OnlineReader.store_state`` 
 >>> materialize(repo); OnlineReader(repo).get([...])       # doctest: +SKIP
 """
 
-from couturier.features._breaker import StoreState
 from couturier.features._lazy import LazyReader, open_online_reader
 from couturier.features._materialize import (
     Freshness,
@@ -49,7 +48,6 @@ __all__ = [
     "OnlineFeatures",
     "OnlineReader",
     "SourceReport",
-    "StoreState",
     "TrainingSet",
     "ViewMaterialization",
     "build_label_set",

@@ -11,9 +11,10 @@ with SQLite, where the store reads themselves take a fraction of that
 (``docs/decisions/0003-online-read-path.md``). The parity test checks both paths agree.
 
 A store that is down costs a domain its features, not its capacity: every read goes through a
-circuit breaker (``_breaker.py``) that, after ``COUTURIER_ONLINE_BREAKER_FAILURES`` consecutive
-failed reads, refuses reads at once (:class:`~couturier.errors.DependencyUnavailableError`, the
-caller serves :meth:`OnlineReader.defaults`) and lets one probe read through every
+circuit breaker (:mod:`couturier.breaker`) that, after ``COUTURIER_ONLINE_BREAKER_FAILURES``
+consecutive failed reads, refuses reads at once
+(:class:`~couturier.errors.DependencyUnavailableError`, the caller serves
+:meth:`OnlineReader.defaults`) and lets one probe read through every
 ``COUTURIER_ONLINE_BREAKER_RESET_S``; Redis reads also have socket timeouts and no client-side
 retries (``_repo.redis_connection_string``). Why: ``docs/decisions/
 0008-online-store-timeouts-and-breaker.md``.
@@ -29,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
+from couturier.breaker import Breaker, BreakerOpenError, BreakerState, describe
 from couturier.errors import DependencyUnavailableError, InvalidInputError, NotFoundError
-from couturier.features._breaker import BreakerOpenError, StoreBreaker, StoreState, describe
 from couturier.features._repo import FeatureRepo
 from couturier.features.types import FeatureSet, FeatureViewSpec
 
@@ -88,14 +89,14 @@ class OnlineReader:
             ) from exc
         self._keys = {v.entity.join_key for v in self.features.views}
         settings = repo.settings
-        self._breaker = StoreBreaker(
+        self._breaker = Breaker(
             f"online store ({repo.online_kind}) of {self.features.service_name}",
             failures=settings.online_breaker_failures,
             reset_s=settings.online_breaker_reset_s,
         )
 
     @property
-    def store_state(self) -> StoreState:
+    def store_state(self) -> BreakerState:
         """The store's circuit breaker: ``closed`` (reads go to the store), ``open`` (the store
         failed; reads are refused at once until a probe read answers) or ``half-open`` (a
         probe read is in flight)."""

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from couturier.breaker import Breaker, BreakerOpenError, BreakerState
 from couturier.domains.authentication import FEATURES
 from couturier.errors import DependencyUnavailableError, InvalidParameterError, SettingsError
-from couturier.features import FeatureRepo, OnlineReader, StoreState
-from couturier.features._breaker import BreakerOpenError, StoreBreaker
+from couturier.features import FeatureRepo, OnlineReader
 from couturier.settings import Settings
 from tests.support.wait import wait_for
 
@@ -51,7 +51,7 @@ class FakeStore:
         return [(None, None)] * len(entity_keys)
 
 
-def state_of(reader: OnlineReader) -> StoreState:
+def state_of(reader: OnlineReader) -> BreakerState:
     """The breaker's state, read afresh: mypy keeps a property narrowed by an earlier
     ``assert reader.store_state == ...`` across the reads that change it; a call it does not."""
     return reader.store_state
@@ -276,9 +276,9 @@ def test_input_errors_are_refused_before_the_breaker_and_never_open_it(
 def test_impossible_breaker_parameters_are_refused(kwargs: dict[str, Any], field: str) -> None:
     params: dict[str, Any] = {"failures": 5, "reset_s": 1.0, **kwargs}
     with pytest.raises(InvalidParameterError) as info:
-        StoreBreaker("store", **params)
+        Breaker("store", **params)
     assert info.value.field == field
-    assert "COUTURIER_ONLINE_BREAKER_" in info.value.message
+    assert f"e.g. {field}=" in info.value.message
 
 
 @pytest.mark.parametrize(
@@ -300,7 +300,7 @@ def test_settings_refuse_non_positive_timeouts_and_thresholds(
 
 
 def test_breaker_error_is_raised_without_calling_while_open() -> None:
-    breaker = StoreBreaker("store", failures=1, reset_s=60.0)
+    breaker = Breaker("store", failures=1, reset_s=60.0)
     with pytest.raises(ConnectionError):
         breaker.call(_raise)
     called: list[bool] = []
