@@ -22,7 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+import pydantic_settings
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from couturier.errors import SettingsError
@@ -102,6 +103,15 @@ class Settings(BaseSettings):
     online_breaker_reset_s: float = Field(default=1.0, gt=0)
     #: how long a request waits for its online features before it is served their defaults
     online_budget_ms: float = Field(default=50.0, gt=0)
+    #: models served by another Open Inference Protocol server (a tier of their own): registry
+    #: name -> the server's base URL, as JSON, e.g.
+    #: COUTURIER_REMOTE_MODELS='{"authentication-image": "http://image-tier:8080"}'
+    remote_models: dict[str, str] = Field(default_factory=dict)
+    #: one call's attempt to a remote model: at most this long (a timed-out one is not retried)
+    remote_timeout_ms: float = Field(default=250.0, gt=0)
+    #: a remote model's circuit breaker: opens after this many consecutive failed calls
+    remote_breaker_failures: int = Field(default=5, ge=1)
+    remote_breaker_reset_s: float = Field(default=1.0, gt=0)
     seed: int = 7
     #: the marketplace the server reads (the review console's listings and photos; where the
     #: verdicts it records go); unset: the demo's, ``<home>/marketplace/demo``
@@ -119,6 +129,19 @@ class Settings(BaseSettings):
                         variable=variable,
                     )
         return self
+
+    @field_validator("remote_models")
+    @classmethod
+    def _remote_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for model, url in value.items():
+            if not url.startswith(("http://", "https://")):
+                variable = "COUTURIER_REMOTE_MODELS"
+                raise SettingsError(
+                    f"{variable}: the URL of {model!r} is {url!r}; it must start with http:// "
+                    f'or https://, e.g. {variable}=\'{{"{model}": "http://image-tier:8080"}}\'',
+                    variable=variable,
+                )
+        return value
 
     @property
     def paths(self) -> Paths:
@@ -145,6 +168,14 @@ class Settings(BaseSettings):
             variable = f"COUTURIER_{field.upper()}"
             raise SettingsError(
                 f"{variable}={first.get('input')!r} is invalid: {first['msg']}",
+                variable=variable,
+            ) from None
+        except pydantic_settings.SettingsError as exc:  # a mapping's variable is not JSON
+            field = str(exc).split('field "', 1)[-1].split('"', 1)[0]
+            variable = f"COUTURIER_{field.upper()}"
+            raise SettingsError(
+                f"{variable} is not valid JSON ({exc.__cause__}); give a JSON object, e.g. "
+                f'{variable}=\'{{"authentication-image": "http://image-tier:8080"}}\'',
                 variable=variable,
             ) from None
 

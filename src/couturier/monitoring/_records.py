@@ -87,9 +87,12 @@ def _row(watch: Watch, record: Mapping[str, Any], known: Collection[int] | None)
             row[path] = float("nan") if value is None else float(value)
         for path in watch.categorical:
             row[path] = str(field_value(record, path))
-        if watch.embedding is not None:
-            row["embedding"] = _embedding(field_value(record, watch.embedding))
         row["degraded"] = bool(field_value(record, watch.degraded)) if watch.degraded else False
+        if watch.embedding is not None:
+            value = field_value(record, watch.embedding)
+            # an answer served without its model's embedding (the model's tier was down) is
+            # degraded: counted, never judged, so it needs none
+            row["embedding"] = None if value is None and row["degraded"] else _embedding(value)
     except KeyError as exc:
         raise ValueError(f"missing field: {exc.args[0]!r} is not in the record") from None
     except (TypeError, ValueError) as exc:
@@ -107,16 +110,20 @@ def _row(watch: Watch, record: Mapping[str, Any], known: Collection[int] | None)
 def _same_length(
     rows: list[dict[str, Any]], quarantined: list[Quarantined]
 ) -> list[dict[str, Any]]:
-    """Rows whose embedding has the most common length; the others are quarantined."""
-    lengths = Counter(len(r["embedding"]) for r in rows)
+    """Rows whose embedding has the most common length (or none: a degraded answer); the
+    others are quarantined."""
+    lengths = Counter(len(r["embedding"]) for r in rows if r["embedding"] is not None)
+    if not lengths:
+        return rows
     size = lengths.most_common(1)[0][0]
+    kept = []
     for r in rows:
-        if len(r["embedding"]) != size:
-            reason = f"bad value: embedding of length {len(r['embedding'])}, the stream's is {size}"
-            quarantined.append(
-                Quarantined(f"key {r['key']}", reason, "", r["time"].date().isoformat())
-            )
-    return [r for r in rows if len(r["embedding"]) == size]
+        if r["embedding"] is None or len(r["embedding"]) == size:
+            kept.append(r)
+            continue
+        reason = f"bad value: embedding of length {len(r['embedding'])}, the stream's is {size}"
+        quarantined.append(Quarantined(f"key {r['key']}", reason, "", r["time"].date().isoformat()))
+    return kept
 
 
 def read_records(watch: Watch, folder: str | Path, known: Collection[int] | None) -> Records:

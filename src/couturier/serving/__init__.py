@@ -21,6 +21,7 @@ from couturier.serving._predictions import (
     read_predictions,
     settle,
 )
+from couturier.serving._remote import RemoteAnswer, RemoteModel, RemoteModelError
 from couturier.serving._repository import LoadedVersion, ModelRepository
 from couturier.serving._thread import serve_in_thread
 
@@ -36,6 +37,9 @@ __all__ = [
     "OverloadedError",
     "PredictionLog",
     "PredictionSink",
+    "RemoteAnswer",
+    "RemoteModel",
+    "RemoteModelError",
     "Routing",
     "Served",
     "ServiceContext",

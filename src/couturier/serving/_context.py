@@ -23,6 +23,7 @@ from couturier.serving._decisions import LatestDecisions
 from couturier.serving._follow import Followed
 from couturier.serving._metrics import Metrics
 from couturier.serving._predictions import PredictionLog, PredictionSink
+from couturier.serving._remote import RemoteModel
 from couturier.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class ServiceContext:
     followed: list[Followed[Any]] = field(default_factory=list)
     #: the time a prediction is logged at: the wall clock, or a simulated one in a replay
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: the clients of models served on a tier of their own (:meth:`remote`)
+    remotes: dict[str, RemoteModel] = field(default_factory=dict)
 
     def follow(
         self,
@@ -113,6 +116,23 @@ class ServiceContext:
         return LatestDecisions(
             self.settings.paths.predictions / stream, key=key, fields=fields, keep=keep
         )
+
+    def remote(self, model: str) -> RemoteModel | None:
+        """The client of ``model`` on its own tier when ``COUTURIER_REMOTE_MODELS`` names a
+        server for it, else None (the model runs in process). One client, and so one circuit
+        breaker, per model and server."""
+        url = self.settings.remote_models.get(model)
+        if url is None:
+            return None
+        if model not in self.remotes:
+            self.remotes[model] = RemoteModel(
+                model,
+                url,
+                timeout_s=self.settings.remote_timeout_ms / 1000,
+                breaker_failures=self.settings.remote_breaker_failures,
+                breaker_reset_s=self.settings.remote_breaker_reset_s,
+            )
+        return self.remotes[model]
 
     def problems(self) -> dict[str, str]:
         """Why a followed model is not serving what the registry says, by model."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from couturier.errors import InvalidInputError, NotFoundError
-from couturier.registry import ModelRegistry, PromotionEvent, session
+from couturier.registry import LoadedModel, ModelRegistry, PromotionEvent, session
 from couturier.serving._batching import Batcher
 from couturier.serving._tensors import DATATYPES, onnx_to_datatype
 
@@ -389,8 +389,24 @@ def _load(
 ) -> LoadedVersion:
     loaded = registry.load(name, version)
     return LoadedVersion.from_onnx(
-        name, loaded.version, loaded.onnx_model, loaded.spec, threads or _threads()
+        name, loaded.version, _serving_onnx(loaded), loaded.spec, threads or _threads()
     )
+
+
+def _serving_onnx(loaded: LoadedModel) -> bytes:
+    """The ONNX model a version serves: ``model.onnx``, or the variant its spec's
+    ``serving_variant`` names (``model.int8.onnx`` beside it): what the version's own domain
+    runs, so a remote tier answers what the in-process graph would."""
+    variant = loaded.spec.get("serving_variant")
+    if variant in (None, "fp32"):
+        return loaded.onnx_model
+    artifact = f"model.{variant}.onnx"
+    if artifact not in loaded.artifacts:
+        raise ValueError(
+            f"serving_variant {variant!r} names {artifact}, which is not among the version's "
+            f"artifacts ({', '.join(sorted(loaded.artifacts)) or 'none'})"
+        )
+    return loaded.artifacts[artifact]
 
 
 def _threads() -> int:

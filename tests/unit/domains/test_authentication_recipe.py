@@ -12,7 +12,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,7 +352,11 @@ def authenticate_url(market: Marketplace, trained: Trained, predictions: Path) -
 
 @contextmanager
 def _server(
-    trained: Trained, predictions: Path, routing: Any = None, follow: bool = False
+    trained: Trained,
+    predictions: Path,
+    routing: Any = None,
+    follow: bool = False,
+    remote: dict[str, str] | None = None,
 ) -> Iterator[str]:
     from couturier.domain import get_domain
     from couturier.features import materialize
@@ -360,7 +364,9 @@ def _server(
     from tests.support.http import serve
 
     materialize(trained.repo)
-    settings = trained.repo.settings.model_copy(update={"online_budget_ms": 5000.0})
+    settings = trained.repo.settings.model_copy(
+        update={"online_budget_ms": 5000.0, "remote_models": remote or {}}
+    )
     log = PredictionLog(predictions)
     app = create_app(
         ModelRepository(),
@@ -530,6 +536,56 @@ def test_a_reference_search_over_its_budget_is_skipped_and_says_so(
     )
     searched = asyncio.run(full.authenticate(request, photos))
     assert "retrieval" not in searched["degraded"] and searched["evidence"]
+
+
+def test_the_image_model_on_its_own_tier_answers_alike_and_its_outage_degrades_to_an_expert(
+    market: Marketplace, trained: Trained, authenticate_url: str, tmp_path: Path
+) -> None:
+    """Two real servers: the image tier (the registry's models over the Open Inference
+    Protocol, as ``couturier serve`` answers them) and the authentication service calling it
+    through ``COUTURIER_REMOTE_MODELS``. Then the tier stops: every answer still arrives,
+    degraded, sent to an expert, and the breaker stops the calls."""
+    from couturier.domains.authentication.monitoring import WATCH
+    from couturier.monitoring import read_records
+    from couturier.serving import ModelRepository, create_app
+    from tests.support.http import serve
+
+    body = _listing_request(market, index=-4)
+    in_process = requests.post(f"{authenticate_url}/v1/authenticate", json=body).json()
+    tier = ExitStack()
+    tier_url = tier.enter_context(
+        serve(create_app(ModelRepository.from_registry(trained.registry)))
+    )
+    logged = tmp_path / "predictions"
+    with _server(trained, logged, remote={image_model.MODEL_NAME: tier_url}) as url:
+        try:
+            remote = requests.post(f"{url}/v1/authenticate", json=body).json()
+            tier_metrics = requests.get(f"{tier_url}/metrics").text
+        finally:
+            tier.close()
+        down = [requests.post(f"{url}/v1/authenticate", json=body) for _ in range(7)]
+        metrics = requests.get(f"{url}/metrics").text
+    assert remote["degraded"] == {} and remote["decision"] == in_process["decision"]
+    assert remote["probability"] == pytest.approx(in_process["probability"], abs=1e-5)
+    assert [p["logit"] for p in remote["photos"]] == pytest.approx(
+        [p["logit"] for p in in_process["photos"]], abs=1e-4
+    )
+    assert remote["evidence"] == in_process["evidence"]
+    assert f'model="{image_model.MODEL_NAME}"' in tier_metrics  # the tier did the work
+    assert [r.status_code for r in down] == [200] * 7
+    notes = [r.json()["degraded"]["image_model"] for r in down]
+    assert "not reachable" in notes[0] and "sent to an expert" in notes[0]
+    assert "circuit breaker is open" in notes[-1]  # five failures opened it: no more calls
+    for r in down:
+        out = r.json()
+        assert out["decision"] == "review" and out["evidence"] == []
+        assert out["probability"] == out["listing_model_probability"]
+        assert all(p["logit"] is None for p in out["photos"])
+    assert 'couturier_degraded_total{model="authentication",stage="image_model"} 7.0' in metrics
+    # logged without an embedding, read by monitoring as degraded answers, not as bad records
+    records = read_records(WATCH, logged, known=None)
+    assert records.quarantined == []
+    assert sorted(records.frame["degraded"]) == [False] + [True] * 7
 
 
 def _multipart(body: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any]]]:

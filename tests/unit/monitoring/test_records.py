@@ -126,3 +126,23 @@ def test_labels_for_unknown_keys_and_bad_rows_are_refused_with_the_row_named() -
     reasons = {q.where: q.reason for q in refused}
     assert reasons["labels row 2"] == "unknown key: no such key (listing_id=99)"
     assert reasons["labels row 3"].startswith("bad label")
+
+
+def test_a_degraded_answer_without_an_embedding_is_kept_and_a_healthy_one_is_quarantined(
+    tmp_path: Path,
+) -> None:
+    """The authentication service logs no embedding when its image tier is down: that answer
+    is degraded (counted, never judged); a healthy answer without one is still a bad record."""
+    watch = Watch(
+        model="m", stream="m", key="listing_id", version="models.m", embedding="e", degraded="d"
+    )
+    lines = [json.dumps(_record(i, e=[0.1, 0.2, 0.3], d={})) for i in range(3)]
+    lines += [
+        json.dumps(_record(3, e=None, d={"image_model": "tier down"})),
+        json.dumps(_record(4, e=None, d={})),
+    ]
+    _write(tmp_path, lines)
+    records = read_records(watch, tmp_path, known=None)
+    assert list(records.frame["key"]) == [0, 1, 2, 3]
+    assert list(records.frame["degraded"]) == [False, False, False, True]
+    assert len(records.quarantined) == 1 and "embedding" in records.quarantined[0].reason

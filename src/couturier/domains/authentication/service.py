@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_json
 
 from couturier.domains.authentication import fusion, image_model, listing_model
-from couturier.domains.authentication.graph import AuthenticationGraph
+from couturier.domains.authentication.graph import AuthenticationGraph, GraphScores
 from couturier.domains.authentication.monitoring import in_audit_sample
 from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
 from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
@@ -49,6 +49,8 @@ from couturier.serving import (
     Followed,
     Metrics,
     PredictionSink,
+    RemoteModel,
+    RemoteModelError,
     Served,
     ServiceContext,
     settle,
@@ -101,6 +103,10 @@ class AuthenticateRequest(Listing):
 
 
 MAX_PHOTOS = 4
+#: The image model's outputs the graph reads, in the order ``graph.score`` takes them.
+IMAGE_OUTPUTS = ("logit", "embedding", "points")
+#: (logits, embeddings, control-point logits) per photo, or None and why (the tier is down).
+ImageOutputs = tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, str | None]
 #: How a person reads each control point's name, for the answer's ``control_points``.
 _POINT_LABELS = {p.name: p.label for p in CONTROL_POINTS}
 log = logging.getLogger("couturier.authentication")
@@ -131,8 +137,11 @@ class AuthenticationService:
         log: PredictionSink | None = None,
         reader_retry_s: float = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        image_tier: RemoteModel | None = None,
     ) -> None:
         self.graphs = graphs
+        #: the image model on a tier of its own (``COUTURIER_REMOTE_MODELS``); None: in process
+        self.image_tier = image_tier
         self.clock = clock  # the time a decision is logged at (a replay simulates it)
         self._readers = LazyReader(
             open_reader, retry_s=reader_retry_s, what="the authentication features"
@@ -235,21 +244,22 @@ class AuthenticationService:
         decoded = time.perf_counter()
         # the reference search follows the image model in the same worker, with no hop back
         # to the loop in between; the loop gets the image outputs as soon as they exist
-        image_done: asyncio.Future[tuple[np.ndarray, np.ndarray, np.ndarray]] = loop.create_future()
+        image_done: asyncio.Future[ImageOutputs] = loop.create_future()
 
-        image_s = 0.0  # the image model's own time, in its worker
+        image_s = 0.0  # the image model's own time, in its worker (or the image tier's call)
 
         def image_then_search() -> Any:
             nonlocal image_s
             t = time.perf_counter()
             try:
-                outputs = graph.image_outputs(images, contexts)
+                outputs = self.image_outputs(graph, images, contexts)
             except BaseException as exc:
                 loop.call_soon_threadsafe(settle, image_done, None, exc)
                 raise
             image_s = time.perf_counter() - t
             loop.call_soon_threadsafe(settle, image_done, outputs, None)
-            return graph.references.search(outputs[1], contexts)
+            got = outputs[0]  # None: the image tier is down, and there is nothing to search
+            return None if got is None else graph.references.search(got[1], contexts)
 
         search = loop.run_in_executor(self._pool, image_then_search)
         _quiet(search)  # its failure is the image model's, raised through image_done
@@ -267,50 +277,30 @@ class AuthenticationService:
                 f"online store slower than {self.feature_timeout_s * 1000:.0f} ms: defaults"
             )
             features_s = time.perf_counter() - started
-        logits, embeddings, points = await image_done
+        outputs, image_note = await image_done
         images_done = time.perf_counter()
-        try:
-            neighbours = await asyncio.wait_for(
-                asyncio.shield(search), timeout=self.retrieval_timeout_s
-            )
-        except TimeoutError:  # no neighbours: the references' base rate, and no evidence
-            neighbours = graph.references.nobody(len(images))
-            degraded["retrieval"] = (
-                f"reference search slower than {self.retrieval_timeout_s * 1000:.0f} ms: "
-                "skipped (retrieval score = the references' base rate; no evidence)"
-            )
         row = {**row, "category": request.category}
         x = listing_model.design_rows([row])
-        ids = np.array([request.listing_id])
-        scores = graph.score(
-            ids,
-            x,
-            np.repeat(ids, len(images)),
-            contexts=contexts,
-            photo_outputs=(logits, embeddings, points),
-            neighbours=neighbours,
-        )
-        evidence = graph.evidence(scores, np.arange(len(images)))
+        if outputs is None:  # the image tier is down: no photo speaks, an expert decides
+            degraded["image_model"] = image_note or "image model unavailable"
+            scores = None
+        else:
+            neighbours = await self._neighbours(search, graph, len(images), degraded)
+            ids = np.array([request.listing_id])
+            scores = graph.score(
+                ids,
+                x,
+                np.repeat(ids, len(images)),
+                contexts=contexts,
+                photo_outputs=outputs,
+                neighbours=neighbours,
+            )
         done = time.perf_counter()
         answer = {
             "request_id": uuid.uuid4().hex,
             "listing_id": request.listing_id,
-            "decision": str(scores.decision[0]),
-            "probability": float(scores.probability[0]),
-            "thresholds": graph.policy.as_thresholds(),
-            "photos": [
-                {"view": view, "logit": float(lo), "retrieval_score": float(r)}
-                for view, lo, r in zip(
-                    views, scores.photo_logit, scores.photo_retrieval, strict=True
-                )
-            ],
-            "control_points": [
-                {**cp, "label": _POINT_LABELS[cp["point"]]}
-                for cp in scores.control_points(np.arange(len(images)))
-            ],
-            "listing_model_probability": float(scores.listing_p[0]),
+            **_decision(graph, scores, x, views),
             "audit": in_audit_sample(request.listing_id),
-            "evidence": evidence.as_records(),
             "models": graph.versions,
             "role": served.role,
             "degraded": degraded,
@@ -323,21 +313,99 @@ class AuthenticationService:
             },
         }
         if self.log is not None:
-            await self.log.append(
-                {
-                    **answer,
-                    "at": self.clock().isoformat(),
-                    "listing": request.model_dump(),
-                    # the photos' mean embedding: monitoring tests embedding drift on these
-                    "embedding": np.round(embeddings.mean(axis=0), 4).tolist(),
-                    "features": dict(zip(listing_model.INPUTS, x[0].tolist(), strict=True)),
-                    "fusion_inputs": {  # NaN (a point no photo shows) as null: JSON
-                        k: (v if np.isfinite(v) else None)
-                        for k, v in zip(fusion.INPUTS, scores.stacked[0].tolist(), strict=True)
-                    },
-                }
-            )
+            await self.log.append(_record(answer, request, self.clock(), x, outputs, scores))
         return answer
+
+    async def _neighbours(
+        self, search: asyncio.Future[Any], graph: AuthenticationGraph, n: int, degraded: Any
+    ) -> Any:
+        """The reference search's answer, or nobody (and a note) when it is too slow."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(search), timeout=self.retrieval_timeout_s)
+        except TimeoutError:  # no neighbours: the references' base rate, and no evidence
+            degraded["retrieval"] = (
+                f"reference search slower than {self.retrieval_timeout_s * 1000:.0f} ms: "
+                "skipped (retrieval score = the references' base rate; no evidence)"
+            )
+            return graph.references.nobody(n)
+
+    def image_outputs(
+        self, graph: AuthenticationGraph, images: np.ndarray, contexts: np.ndarray
+    ) -> ImageOutputs:
+        """The photos' (logits, embeddings, control-point logits) from the graph's own image
+        model, or from the image tier when one is configured; (None, why) when the tier fails.
+        The tier is asked for the graph's image version: its embeddings are the references'."""
+        if self.image_tier is None:
+            return graph.image_outputs(images, contexts), None
+        try:
+            got = self.image_tier.infer(
+                {"image": images, "context": contexts},
+                list(IMAGE_OUTPUTS),
+                version=graph.versions.get(image_model.MODEL_NAME),
+            )
+        except RemoteModelError as exc:
+            return None, f"{exc.message}; decided without the photos: sent to an expert"
+        logit, embedding, points = (got.outputs[name] for name in IMAGE_OUTPUTS)
+        return (logit, embedding, points), None
+
+
+def _decision(
+    graph: AuthenticationGraph, scores: GraphScores | None, x: np.ndarray, views: list[str]
+) -> dict[str, Any]:
+    """The answer's decision, probability and evidence. Without the photos' outputs (the image
+    tier down) the listing model's probability is all there is, and an expert decides."""
+    if scores is None:
+        listing_p = float(graph.listing_scores(x)[0])
+        return {
+            "decision": "review",
+            "probability": listing_p,
+            "thresholds": graph.policy.as_thresholds(),
+            "photos": [{"view": v, "logit": None, "retrieval_score": None} for v in views],
+            "control_points": [],
+            "listing_model_probability": listing_p,
+            "evidence": [],
+        }
+    photos = np.arange(len(views))
+    return {
+        "decision": str(scores.decision[0]),
+        "probability": float(scores.probability[0]),
+        "thresholds": graph.policy.as_thresholds(),
+        "photos": [
+            {"view": view, "logit": float(lo), "retrieval_score": float(r)}
+            for view, lo, r in zip(views, scores.photo_logit, scores.photo_retrieval, strict=True)
+        ],
+        "control_points": [
+            {**cp, "label": _POINT_LABELS[cp["point"]]} for cp in scores.control_points(photos)
+        ],
+        "listing_model_probability": float(scores.listing_p[0]),
+        "evidence": graph.evidence(scores, photos).as_records(),
+    }
+
+
+def _record(
+    answer: dict[str, Any],
+    request: Listing,
+    at: datetime,
+    x: np.ndarray,
+    outputs: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    scores: GraphScores | None,
+) -> dict[str, Any]:
+    """The prediction log's line: the answer, its time and inputs, and what monitoring reads."""
+    return {
+        **answer,
+        "at": at.isoformat(),
+        "listing": request.model_dump(),
+        # the photos' mean embedding: monitoring tests embedding drift on these (none when the
+        # image tier was down: the answer is degraded, counted and never judged)
+        "embedding": None if outputs is None else np.round(outputs[1].mean(axis=0), 4).tolist(),
+        "features": dict(zip(listing_model.INPUTS, x[0].tolist(), strict=True)),
+        "fusion_inputs": None
+        if scores is None
+        else {  # NaN (a point no photo shows) as null: JSON
+            k: (v if np.isfinite(v) else None)
+            for k, v in zip(fusion.INPUTS, scores.stacked[0].tolist(), strict=True)
+        },
+    }
 
 
 def _quiet(future: asyncio.Future[Any]) -> None:
@@ -481,6 +549,7 @@ def mount(context: ServiceContext) -> APIRouter:
         feature_timeout_s=context.settings.online_budget_ms / 1000,
         log=context.predictions("authentication"),
         clock=context.clock,
+        image_tier=context.remote(image_model.MODEL_NAME),
     )
     try:  # build the reader now, off the first request; if it cannot be built yet, retry later
         _ = service.reader
