@@ -71,10 +71,15 @@ def _doubled(body: bytes, split: int, *, json_answer: bool) -> tuple[bytes, dict
     x = np.frombuffer(body[split:], dtype=np.float32).reshape(item["shape"])
     y = 2 * x
     if json_answer:
-        out = {"name": "y", "shape": list(y.shape), "datatype": "FP32", "data": y.ravel().tolist()}
-        return json.dumps({"model_version": "3", "outputs": [out]}).encode(), {}
+        listed = {
+            "name": "y",
+            "shape": list(y.shape),
+            "datatype": "FP32",
+            "data": y.ravel().tolist(),
+        }
+        return json.dumps({"model_version": "3", "outputs": [listed]}).encode(), {}
     blob = y.astype("<f4").tobytes()
-    out = {
+    out: dict[str, Any] = {
         "name": "y",
         "shape": list(y.shape),
         "datatype": "FP32",
