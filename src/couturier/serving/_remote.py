@@ -109,11 +109,13 @@ class RemoteModel:
         timeout_s: float = 0.25,
         breaker_failures: int = 5,
         breaker_reset_s: float = 1.0,
-        connections: int = 8,
+        connections: int = 16,
         budget: RetryBudget | None = None,
     ) -> None:
         self.name = name
         self.url = url.rstrip("/")
+        #: connections kept open to the server: the calls that can be in flight at once
+        self.connections = connections
         self.timeout_s = timeout_s
         self.budget = budget or RetryBudget()
         self.breaker = Breaker(

@@ -149,7 +149,11 @@ class AuthenticationService:
         self.log = log  # every answer is in the log before it is sent
         self.feature_timeout_s = feature_timeout_s
         self.retrieval_timeout_s = retrieval_timeout_s
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="auth-model")
+        # in process, the image model keeps ``threads`` cores busy; on its own tier, a thread
+        # mostly waits on the network, and the pool must not cap the calls in flight below
+        # what the client's connection pool holds
+        workers = threads if image_tier is None else max(threads, image_tier.connections)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auth-model")
         self._feature_pool = ThreadPoolExecutor(
             max_workers=feature_threads, thread_name_prefix="auth-features"
         )
