@@ -152,14 +152,15 @@ class Answer:
     done: float  # time.monotonic() when the answer was read
     status: int
     seconds: float
-    degraded: str | None  # the answer's degraded["features"], if any
+    degraded: str | None  # the answer's degraded[stage] (see Load), if any
 
 
 class Load:
-    """``clients`` threads posting the same body back to back until stopped."""
+    """``clients`` threads posting the same body back to back until stopped; an answer's
+    ``degraded`` is its ``degraded[stage]``."""
 
-    def __init__(self, port: int, body: bytes, clients: int) -> None:
-        self.port, self.body = port, body
+    def __init__(self, port: int, body: bytes, clients: int, stage: str = "features") -> None:
+        self.port, self.body, self.stage = port, body, stage
         self.answers: list[Answer] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
@@ -173,7 +174,7 @@ class Load:
                 continue
             degraded = None
             if status == 200:
-                degraded = json.loads(raw).get("degraded", {}).get("features")
+                degraded = json.loads(raw).get("degraded", {}).get(self.stage)
             self.answers.append(Answer(time.monotonic(), status, seconds, degraded))
 
     def __enter__(self) -> Load:
