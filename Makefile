@@ -4,6 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov (the Terraform scan in tests/unit/deploy/test_terraform.py) pins tabulate<0.10 and
+# packaging<24, which requirements.lock does not fit: it gets a venv of its own, from its own
+# lock (tools/checkov/lock.sh re-resolves it). Creating it takes about 30 s.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: demo test test-unit lint format bench lock clean
 
@@ -50,13 +55,18 @@ $(STAMP): requirements.lock pyproject.toml
 	fi
 	touch $(STAMP)
 
+$(CHECKOV_STAMP): tools/checkov/requirements.lock
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r tools/checkov/requirements.lock
+	touch $(CHECKOV_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/couturier demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest tests/unit
 
 lint: $(STAMP)
@@ -85,4 +95,4 @@ lock:
 	scripts/lock.sh
 
 clean:
-	rm -rf $(VENV) .couturier .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .couturier .pytest_cache .mypy_cache .ruff_cache
