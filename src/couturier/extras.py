@@ -14,6 +14,8 @@ discovery      lightgbm, implicit, bm25s, MiniLM       the discovery domain's re
 pricing        lightgbm, onnxmltools, mapie            the pricing domain's recipe
 pipelines      dagster, dagster-webserver              ``couturier.pipelines``, ``couturier
                                                        replay``, the demo's pipeline runs
+tier           ray[serve]                              ``couturier.serving.ray_tier`` (a model's
+                                                       own autoscaled tier)
 =============  ======================================  =========================================
 
 ``make demo`` and ``make test`` install every extra (``requirements.lock``).

@@ -19,7 +19,8 @@ _WITHOUT_EXTRAS = textwrap.dedent(
 
     class Uninstalled:
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"torch", "lightgbm", "faiss", "onnxmltools", "dagster"}:
+            top = name.split(".")[0]
+            if top in {"torch", "lightgbm", "faiss", "onnxmltools", "dagster", "ray"}:
                 raise ModuleNotFoundError(f"No module named {name!r}")
             return None
 
@@ -74,12 +75,17 @@ def test_a_missing_extra_fails_with_its_install_command() -> None:
             load_domains()["authentication"].recipe(None, None, None)
         except MissingExtraError as exc:
             print(exc.message)
+        try:
+            import couturier.serving.ray_tier
+        except MissingExtraError as exc:
+            print(exc.message)
         """
     )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert "pip install 'couturier[retrieval]'" in lines[0] and "'faiss'" in lines[0]
     assert "pip install 'couturier[authentication]'" in lines[1] and "'torch'" in lines[1]
+    assert "pip install 'couturier[tier]'" in lines[2] and "'ray.serve'" in lines[2]
 
 
 def test_require_returns_an_installed_module_and_names_the_extra_otherwise() -> None:

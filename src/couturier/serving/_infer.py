@@ -47,7 +47,7 @@ __all__ = ["MAX_BODY_BYTES", "InferEndpoint", "check_declared", "openapi_paths",
 log = logging.getLogger("couturier.serving")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Outputs = dict[str, np.ndarray]
-_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
+INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 ROUTE = "/v2/models/{name}/infer"
 VERSION_ROUTE = "/v2/models/{name}/versions/{version}/infer"
 #: Largest request body, compressed or not, by default: four 8 MiB photos in base64 fit
@@ -96,7 +96,7 @@ class InferEndpoint:
     async def handle(self, scope: dict[str, Any], receive: Any, send: Send) -> bool:
         """Answer the request if it is an infer request; False (untouched) otherwise."""
         if scope["type"] == "http" and scope["method"] == "POST":
-            match = _PATH.fullmatch(scope["path"])
+            match = INFER_PATH.fullmatch(scope["path"])
             if match is not None:
                 await self._answer(match.group(1), match.group(2), scope, receive, send)
                 return True
@@ -193,28 +193,7 @@ class InferEndpoint:
                 loaded = canary
             shadow = self.repository.role(name, "shadow")
             self.metrics.routed.labels(name, "canary" if loaded is canary else "default").inc()
-        request, binary = _parse(body, headers, self.max_body_bytes)
-        declared = loaded.declared
-        raw = _binary_parts(request, binary)
-        feeds = {
-            item.name: to_array(item, i, declared.get(item.name), raw[i])
-            for i, item in enumerate(request.inputs)
-        }
-        unclaimed = len(binary) and len(binary) - sum(len(p) for p in raw if p is not None)
-        if unclaimed:
-            raise InvalidInputError(
-                f"{unclaimed} binary bytes follow the JSON part that no input claims; "
-                "give each binary input its parameters.binary_data_size",
-                field="inference-header-content-length",
-            )
-        wanted = loaded.check(feeds, [o.name for o in request.outputs] if request.outputs else None)
-        rows = {len(v) if v.ndim else 1 for v in feeds.values()}
-        if len(rows) != 1 or 0 in rows:
-            raise InvalidInputError(
-                f"inputs have {sorted(rows)} rows; every input needs the same number (>= 1) "
-                "along its first axis",
-                field="inputs",
-            )
+        request, feeds, wanted = parse_infer(body, headers, loaded, self.max_body_bytes)
         results = await self._run(loaded, feeds)
         if shadow is not None and shadow is not loaded:
             task = asyncio.get_running_loop().create_task(
@@ -222,31 +201,69 @@ class InferEndpoint:
             )
             self._background.add(task)  # held until done: the loop keeps only weak references
             task.add_done_callback(self._background.discard)
-        answer: dict[str, Any] = {"model_name": name, "model_version": str(loaded.version)}
-        if request.id is not None:
-            answer["id"] = request.id
-        as_binary = _binary_outputs(request, wanted)
-        if not any(as_binary):
-            answer["outputs"] = [to_output(k, results[k]) for k in wanted]
-            return 200, _JSON, to_json(answer)
-        outputs, blobs = [], []
-        for k, binary_out in zip(wanted, as_binary, strict=True):
-            if binary_out:
-                described, blob = to_binary_output(k, results[k])
-                outputs.append(described)
-                blobs.append(blob)
-            else:
-                outputs.append(to_output(k, results[k]))
-        answer["outputs"] = outputs
-        head = to_json(answer)
-        return (
-            200,
-            [
-                (b"content-type", b"application/octet-stream"),
-                (b"inference-header-content-length", str(len(head)).encode()),
-            ],
-            b"".join([head, *blobs]),
+        return answer_infer(request, name, loaded.version, wanted, results)
+
+
+def parse_infer(
+    body: bytes, headers: dict[bytes, bytes], loaded: LoadedVersion, max_body_bytes: int
+) -> tuple[InferRequest, dict[str, np.ndarray], list[str]]:
+    """An infer request's body for ``loaded``: the request, its inputs as arrays (checked
+    against the model's declared inputs) and the outputs to answer. Raises InvalidInputError
+    naming the field. Every server of the protocol here parses with it (``ray_tier`` too)."""
+    request, binary = _parse(body, headers, max_body_bytes)
+    declared = loaded.declared
+    raw = _binary_parts(request, binary)
+    feeds = {
+        item.name: to_array(item, i, declared.get(item.name), raw[i])
+        for i, item in enumerate(request.inputs)
+    }
+    unclaimed = len(binary) and len(binary) - sum(len(p) for p in raw if p is not None)
+    if unclaimed:
+        raise InvalidInputError(
+            f"{unclaimed} binary bytes follow the JSON part that no input claims; "
+            "give each binary input its parameters.binary_data_size",
+            field="inference-header-content-length",
         )
+    wanted = loaded.check(feeds, [o.name for o in request.outputs] if request.outputs else None)
+    rows = {len(v) if v.ndim else 1 for v in feeds.values()}
+    if len(rows) != 1 or 0 in rows:
+        raise InvalidInputError(
+            f"inputs have {sorted(rows)} rows; every input needs the same number (>= 1) "
+            "along its first axis",
+            field="inputs",
+        )
+    return request, feeds, wanted
+
+
+def answer_infer(
+    request: InferRequest, name: str, version: int, wanted: list[str], results: Outputs
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The answer to an infer request: JSON tensors, or binary ones where the request asks."""
+    answer: dict[str, Any] = {"model_name": name, "model_version": str(version)}
+    if request.id is not None:
+        answer["id"] = request.id
+    as_binary = _binary_outputs(request, wanted)
+    if not any(as_binary):
+        answer["outputs"] = [to_output(k, results[k]) for k in wanted]
+        return 200, _JSON, to_json(answer)
+    outputs, blobs = [], []
+    for k, binary_out in zip(wanted, as_binary, strict=True):
+        if binary_out:
+            described, blob = to_binary_output(k, results[k])
+            outputs.append(described)
+            blobs.append(blob)
+        else:
+            outputs.append(to_output(k, results[k]))
+    answer["outputs"] = outputs
+    head = to_json(answer)
+    return (
+        200,
+        [
+            (b"content-type", b"application/octet-stream"),
+            (b"inference-header-content-length", str(len(head)).encode()),
+        ],
+        b"".join([head, *blobs]),
+    )
 
 
 def _listed(outputs: Outputs) -> dict[str, Any]:

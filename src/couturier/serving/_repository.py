@@ -389,11 +389,11 @@ def _load(
 ) -> LoadedVersion:
     loaded = registry.load(name, version)
     return LoadedVersion.from_onnx(
-        name, loaded.version, _serving_onnx(loaded), loaded.spec, threads or _threads()
+        name, loaded.version, serving_onnx(loaded), loaded.spec, threads or _threads()
     )
 
 
-def _serving_onnx(loaded: LoadedModel) -> bytes:
+def serving_onnx(loaded: LoadedModel) -> bytes:
     """The ONNX model a version serves: ``model.onnx``, or the variant its spec's
     ``serving_variant`` names (``model.int8.onnx`` beside it): what the version's own domain
     runs, so a remote tier answers what the in-process graph would."""
