@@ -9,10 +9,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from couturier.monitoring._metric_names import known_series, unknown_references
+from couturier.monitoring._metric_names import (
+    known_series,
+    referenced_metrics,
+    unknown_references,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +83,41 @@ def test_the_rules_name_only_exported_metrics() -> None:
         for problem in unknown_references(path.read_text(encoding="utf-8"), known)
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_the_autoscalers_adapter_query_is_promql(promtool: str, tmp_path: Path) -> None:
+    """prometheus-adapter fills its rule's query templates per request (deploy render's
+    ConfigMap): filled in as it would for two serving pods, promtool accepts both queries, and
+    they name only metrics couturier exports. A query with a missing bracket fails the check."""
+    from couturier.deploy import Values, manifests
+
+    (adapter,) = (
+        m for m in manifests(Values(image="x")) if m["metadata"]["name"].endswith("-adapter")
+    )
+    (rule,) = yaml.safe_load(adapter["data"]["config.yaml"])["rules"]
+    filled = (
+        rule["metricsQuery"]
+        .replace("<<.Series>>", rule["name"]["as"])
+        .replace("<<.LabelMatchers>>", 'namespace="couturier",pod=~"couturier-a|couturier-b"')
+        .replace("<<.GroupBy>>", "pod")
+    )
+    assert "<<" not in filled
+    exprs = {"series": rule["seriesQuery"], "per_pod": filled}
+    # namespace and pod are the scrape's target labels, not couturier's: names only here
+    assert referenced_metrics("\n".join(exprs.values())) == {"couturier_requests_in_flight"}
+    assert "couturier_requests_in_flight" in known_series()
+    rules = tmp_path / "adapter.yml"
+    groups: list[dict[str, Any]] = [
+        {
+            "name": "adapter",
+            "rules": [{"record": f"adapter:{k}", "expr": v} for k, v in exprs.items()],
+        }
+    ]
+    rules.write_text(yaml.safe_dump({"groups": groups}))
+    assert "SUCCESS" in _promtool(promtool, "check", "rules", str(rules))
+    groups[0]["rules"][1]["expr"] = filled.replace("[1m]", "[1m")
+    rules.write_text(yaml.safe_dump({"groups": groups}))
+    broken = subprocess.run(
+        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, check=False
+    )
+    assert broken.returncode != 0

@@ -17,9 +17,16 @@ app.add_typer(deploy_app, name="deploy")
 def render_cmd(
     values: Annotated[Path, typer.Option(help="The values file (YAML).")],
     out: Annotated[Path, typer.Option(help="Folder for the manifests.")] = Path("rendered"),
+    alerts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Prometheus rules for the PrometheusRule (default: the checkout's "
+            "deploy/prometheus/alerts.yml)."
+        ),
+    ] = None,
 ) -> None:
     """Write one YAML file per Kubernetes object (deploy/kubernetes/values.example.yaml)."""
-    from couturier.deploy import load_values, write_manifests
+    from couturier.deploy import ALERTS, load_values, write_manifests
 
-    for path in write_manifests(load_values(values), out):
+    for path in write_manifests(load_values(values), out, alerts=alerts or ALERTS):
         console.print(str(path))

@@ -9,16 +9,20 @@
     >>> kinds[:3]
     ['ServiceAccount', 'Deployment', 'Service']
 
-``couturier deploy render --values FILE --out DIR`` writes them. Redis, PostgreSQL, the object
-store and MLflow are external services, named by the Secret the values name (``secret``); the
-image is the repository's ``Dockerfile``. deploy/README.md lists what is rendered and what is
-not yet.
+``couturier deploy render --values FILE --out DIR`` writes them: the serving tier and its
+autoscaler, the migration Job, the MLflow server, Dagster's webserver and daemon, and
+prometheus-operator's ServiceMonitor and PrometheusRule (``deploy/prometheus/alerts.yml``).
+Redis, PostgreSQL and the object store are external services, named by the Secret the values
+name (``secret``); the image is the repository's ``Dockerfile``. deploy/README.md lists what is
+rendered and what the cluster must provide.
 """
 
 from couturier.deploy._manifests import KUBERNETES_VERSION, manifests, write_manifests
+from couturier.deploy._monitoring import ALERTS
 from couturier.deploy._values import Resources, Values, load_values
 
 __all__ = [
+    "ALERTS",
     "KUBERNETES_VERSION",
     "Resources",
     "Values",

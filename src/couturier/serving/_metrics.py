@@ -85,6 +85,16 @@ class Metrics:
             ["model", "outcome"],
             registry=self.registry,
         )
+        #: requests being answered now, moved by the service's ``__call__`` on the event loop
+        #: (one loop per process: a plain int, no lock) and read only when /metrics is
+        #: scraped; the autoscaler's second signal (deploy/README.md)
+        self.in_flight = 0
+        self.requests_in_flight = Gauge(
+            "couturier_requests_in_flight",
+            "HTTP requests this process is answering now (/metrics and the health probes left out)",
+            registry=self.registry,
+        )
+        self.requests_in_flight.set_function(lambda: self.in_flight)
         self.loaded = Gauge(
             "couturier_model_loaded_version",
             "the version of each loaded model that answers by default",
