@@ -15,12 +15,19 @@ request):
   whether it says ``degraded.image_model`` (target: 0 non-2xx); then the tier restarted: seconds
   until the first undegraded answer (the breaker's probe) and until 5 in a row.
 
-Both servers share this machine's cores, so the remote p99 pays for the tier competing with the
-front for them, besides the network hop: an upper bound of a separate tier's cost, not a
+* ``ray_tier``: the image model on the Ray Serve tier (``couturier.serving.ray_tier``, a local
+  Ray cluster of this machine's 2 CPUs, autoscaling 1..4 replicas at 2 requests in flight
+  each) behind a front, under a load ramp: 1 client for ``--seconds``, ``--clients`` for
+  ``--ramp-seconds``, 1 client for ``--ramp-seconds`` + 15 s. Replicas are read from
+  ``serve.status()`` every 0.5 s: the most seen, seconds from the ramp's start to the first
+  added replica, seconds from its end to 1 again; failed = non-2xx + answers degraded by the
+  tier; p99 over the ramp's second half against ``in_process`` at the same load.
+
+Every server shares this machine's cores, so the remote p99s pay for the tier competing with
+the front for them, besides the network hop: an upper bound of a separate tier's cost, not a
 cluster's measurement. Without ``--home`` a fresh demo home is made first (minutes).
 
-Not measured here yet (issue 17): ``rolling_restart`` (3 replicas behind HAProxy) and
-``ray_tier`` (the Ray Serve deployment).
+Not measured here yet (issue 17): ``rolling_restart`` (3 replicas behind HAProxy).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +51,7 @@ from serving import _free_port, _process, _timed, _wait
 PATH = "/v1/authenticate"
 HEADERS = {"Content-Type": "application/json"}
 IMAGE_MODEL = "authentication-image"
-TARGETS = {"remote_p99_over_in_process": 2.0, "tier_down_non_2xx": 0}
+TARGETS = {"remote_p99_over_in_process": 2.0, "tier_down_non_2xx": 0, "scale_up_s": 30.0}
 
 
 def _couturier(port: int) -> list[str]:
@@ -104,7 +112,108 @@ class Tier:
             self.proc.wait(20)
 
 
-def run(home: Path, seconds: float, clients: int) -> dict[str, Any]:
+class Replicas:
+    """The tier's running replicas, read from ``serve.status()`` every half second."""
+
+    def __init__(self, app: str) -> None:
+        self.app = app
+        self.seen: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        from ray import serve
+
+        while not self._stop.is_set():
+            deployments = serve.status().applications[self.app].deployments
+            running = sum(  # ReplicaState is a str enum
+                n
+                for d in deployments.values()
+                for state, n in d.replica_states.items()
+                if state == "RUNNING"
+            )
+            self.seen.append((time.monotonic(), running))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> Replicas:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def first(self, since: float, test: Any) -> float | None:
+        return next((round(t - since, 1) for t, n in self.seen if t >= since and test(n)), None)
+
+
+def _image_version(home: Path) -> Any:
+    """The image model version the authentication champion was fitted with, from the registry."""
+    from couturier.registry import ModelRegistry
+    from couturier.settings import Settings
+
+    registry = ModelRegistry(Settings(home=home))
+    try:
+        head = registry.load("authentication", "champion")
+        return registry.load(IMAGE_MODEL, int(head.spec["components"][IMAGE_MODEL]))
+    finally:
+        registry.close()
+
+
+def _ramp(port: int, body: bytes, clients: int, seconds: float, ramp_s: float) -> dict[str, Any]:
+    """1 client, then ``clients``, then 1 again, with the replicas the tier ran meanwhile."""
+    answers = []
+    with Replicas("image") as replicas:
+        for n, length in ((1, seconds), (clients, ramp_s), (1, ramp_s + 15)):
+            with Load(port, body, n, stage="image_model") as load:
+                start = time.monotonic()
+                marks = (start, start + length)
+                time.sleep(length)
+            answers += load.answers
+            if n > 1:
+                ramp = marks
+    half = (ramp[0] + ramp[1]) / 2
+    failed = sum(1 for a in answers if a.status != 200 or a.degraded)
+    return {
+        "replicas": [(round(t - ramp[0], 1), n) for t, n in replicas.seen],
+        "max_replicas": max(n for _, n in replicas.seen),
+        "scale_up_s": replicas.first(ramp[0], lambda n: n > 1),
+        "scale_down_s": replicas.first(ramp[1], lambda n: n == 1),
+        "requests": len(answers),
+        "failed": failed,
+        "ramp_second_half": _phase(answers, half, ramp[1]),
+    }
+
+
+def ray_tier(home: Path, body: bytes, clients: int, seconds: float, ramp_s: float) -> Any:
+    """The Ray Serve tier under a load ramp, behind a front (see the module's docstring)."""
+    import ray
+    from ray import serve
+
+    from couturier.serving._repository import serving_onnx
+    from couturier.serving.ray_tier import AUTOSCALING, application
+
+    image = _image_version(home)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        tier_port = _free_port()
+        serve.start(http_options={"host": "127.0.0.1", "port": tier_port})
+        app = application(image.name, image.version, serving_onnx(image), image.spec)
+        serve.run(app, name="image")
+        tier = {IMAGE_MODEL: f"http://127.0.0.1:{tier_port}"}
+        env = {**os.environ, "COUTURIER_HOME": str(home)}
+        env["COUTURIER_REMOTE_MODELS"] = json.dumps(tier)
+        port = _free_port()
+        with _process(_couturier(port), port, 120, env=env, stdout=subprocess.DEVNULL):
+            _ready(port, body)
+            result = _ramp(port, body, clients, seconds, ramp_s)
+    finally:
+        serve.shutdown()  # type: ignore[no-untyped-call]
+        ray.shutdown()
+    return {"autoscaling": AUTOSCALING, "image_version": image.version, **result}
+
+
+def run(home: Path, seconds: float, clients: int, ramp_s: float) -> dict[str, Any]:
     from couturier.domains.authentication import FEATURES
     from couturier.features import FeatureRepo
     from couturier.settings import Settings
@@ -137,6 +246,10 @@ def run(home: Path, seconds: float, clients: int) -> dict[str, Any]:
     finally:
         tier.kill()
     answers = load.answers
+    ray = ray_tier(home, body, clients, seconds, ramp_s)
+    ray["p99_ms"] = ray["ramp_second_half"]["p99_ms"]
+    ray["inprocess_p99_ms"] = in_process["p99_ms"]
+    ray_ratio = round(ray["p99_ms"] / in_process["p99_ms"], 2)
     remote = _phase(answers, up, killed)
     down = _phase(answers, killed, restarting)
     degraded = sum(1 for a in answers if killed <= a.done < restarting and a.degraded)
@@ -168,7 +281,15 @@ def run(home: Path, seconds: float, clients: int) -> dict[str, Any]:
             "note": f"seconds from the restart's start to the first undegraded answer and to "
             f"{IN_A_ROW} in a row: the tier loads its models, then the breaker's next probe",
         },
+        "ray_tier": ray,
         "targets": {
+            "ray_p99_over_in_process": ray_ratio,
+            "ray_p99_met": ray_ratio <= TARGETS["remote_p99_over_in_process"],
+            "ray_scale_up_s": ray["scale_up_s"],
+            "ray_scale_up_met": ray["scale_up_s"] is not None
+            and ray["scale_up_s"] <= TARGETS["scale_up_s"],
+            "ray_scaled_down": ray["scale_down_s"] is not None,
+            "ray_failed": ray["failed"],
             "remote_p99_over_in_process": ratio,
             "remote_p99_met": ratio <= TARGETS["remote_p99_over_in_process"],
             "tier_down_non_2xx": down["non_200"],
@@ -182,7 +303,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--ramp-seconds", type=float, default=40.0, help="the Ray ramp's peak")
     parser.add_argument("--home", type=Path, help="a demo home (default: make one)")
     args = parser.parse_args()
     result: dict[str, Any] = {"cpus": os.cpu_count()}
@@ -192,7 +314,7 @@ def main() -> None:
         home = _demo_home(Path(tempfile.mkdtemp(prefix="couturier-production-bench-")))
         result["demo_seconds"] = round(time.perf_counter() - t, 1)
     result["home"] = str(home.absolute())  # --home this to skip the demo next time
-    result |= run(home.absolute(), args.seconds, args.clients)
+    result |= run(home.absolute(), args.seconds, args.clients, args.ramp_seconds)
     print(json.dumps(result, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_result(args.out, result)
