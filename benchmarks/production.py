@@ -123,11 +123,12 @@ class Tier:
 
 
 class Replicas:
-    """The tier's running replicas, read from ``serve.status()`` every half second."""
+    """The tier's replicas, read from ``serve.status()`` every half second: those asked for
+    (starting or running: the autoscaler's decision) and those running (answering)."""
 
     def __init__(self, app: str) -> None:
         self.app = app
-        self.seen: list[tuple[float, int]] = []
+        self.seen: list[tuple[float, int, int]] = []  # (time, asked, running)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -136,13 +137,11 @@ class Replicas:
 
         while not self._stop.is_set():
             deployments = serve.status().applications[self.app].deployments
-            running = sum(  # ReplicaState is a str enum
-                n
-                for d in deployments.values()
-                for state, n in d.replica_states.items()
-                if state == "RUNNING"
-            )
-            self.seen.append((time.monotonic(), running))
+            states = [(s, n) for d in deployments.values() for s, n in d.replica_states.items()]
+            # ReplicaState is a str enum
+            asked = sum(n for s, n in states if s in ("STARTING", "UPDATING", "RUNNING"))
+            running = sum(n for s, n in states if s == "RUNNING")
+            self.seen.append((time.monotonic(), asked, running))
             self._stop.wait(0.5)
 
     def __enter__(self) -> Replicas:
@@ -153,8 +152,12 @@ class Replicas:
         self._stop.set()
         self._thread.join(10)
 
-    def first(self, since: float, test: Any) -> float | None:
-        return next((round(t - since, 1) for t, n in self.seen if t >= since and test(n)), None)
+    def first(self, since: float, test: Any, column: int) -> float | None:
+        """Seconds from ``since`` to the first poll whose ``column`` (1 asked, 2 running)
+        passes ``test``."""
+        return next(
+            (round(r[0] - since, 1) for r in self.seen if r[0] >= since and test(r[column])), None
+        )
 
 
 def _image_version(home: Path) -> Any:
@@ -185,10 +188,12 @@ def _ramp(port: int, body: bytes, clients: int, seconds: float, ramp_s: float) -
     half = (ramp[0] + ramp[1]) / 2
     failed = sum(1 for a in answers if a.status != 200 or a.degraded)
     return {
-        "replicas": [(round(t - ramp[0], 1), n) for t, n in replicas.seen],
-        "max_replicas": max(n for _, n in replicas.seen),
-        "scale_up_s": replicas.first(ramp[0], lambda n: n > 1),
-        "scale_down_s": replicas.first(ramp[1], lambda n: n == 1),
+        "replicas": [(round(t - ramp[0], 1), a, r) for t, a, r in replicas.seen],
+        "replicas_columns": ["seconds from the ramp's start", "asked", "running"],
+        "max_replicas": max(r for _, _, r in replicas.seen),
+        "scale_up_asked_s": replicas.first(ramp[0], lambda n: n > 1, 1),
+        "scale_up_s": replicas.first(ramp[0], lambda n: n > 1, 2),
+        "scale_down_s": replicas.first(ramp[1], lambda n: n == 1, 2),
         "requests": len(answers),
         "failed": failed,
         "ramp_second_half": _phase(answers, half, ramp[1]),
