@@ -32,9 +32,10 @@ cluster's measurement. Without ``--home`` a fresh demo home is made first (minut
   ``/v2/health/ready``, under wrk (8 connections, keep-alive). Each replica in turn is drained
   the way the manifests' pre-stop does it (HAProxy's runtime API sets it ``drain``: no new
   request, ``DRAIN_S`` for those in flight), stopped with SIGTERM, started again, and set
-  ``ready`` once it answers ready. wrk's total, non-2xx answers and socket errors; then the
-  control, ``rolling_restart_without_drain``: the same restarts with no drain (HAProxy's
-  retries and health checks alone), to show what the drain is for.
+  ``ready`` once it answers ready. HAProxy retries nothing (a Kubernetes Service does not
+  either). wrk's total, non-2xx answers and socket errors; then the control,
+  ``rolling_restart_without_drain``: the same restarts with no drain (health checks alone),
+  to show what the drain is for.
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ def _image_version(home: Path) -> Any:
 
 def _ramp(port: int, body: bytes, clients: int, seconds: float, ramp_s: float) -> dict[str, Any]:
     """1 client, then ``clients``, then 1 again, with the replicas the tier ran meanwhile."""
+    if clients < 2:
+        raise SystemExit("--clients must be at least 2: the ramp goes from 1 client to it")
     answers = []
     with Replicas("image") as replicas:
         for n, length in ((1, seconds), (clients, ramp_s), (1, ramp_s + 15)):
@@ -238,8 +241,8 @@ defaults
     timeout connect 2s
     timeout client 60s
     timeout server 60s
-    retries 3
-    option redispatch
+    # no retries, no redispatch: a Kubernetes Service resends nothing, so neither does this
+    retries 0
 frontend couturier
     bind 127.0.0.1:{port}
     default_backend replicas

@@ -43,7 +43,8 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
 class RemoteModelError(DependencyUnavailableError):
-    """The remote model did not answer usable outputs; ``model`` and ``url`` name it."""
+    """The remote model did not answer usable outputs; ``model`` and ``url`` name it, and
+    ``reason`` says why without the URL (for answers that leave the cluster)."""
 
 
 class _AttemptError(Exception):
@@ -143,11 +144,14 @@ class RemoteModel:
         try:
             return self.breaker.call(lambda: self._attempts(url, body, headers, outputs))
         except BreakerOpenError as exc:
+            last = self.breaker.last_failure
+            why = last.context["reason"] if isinstance(last, RemoteModelError) else describe(last)
+            reason = f"not called: its circuit breaker is open (last failure: {why})"
             raise RemoteModelError(
-                f"remote model {self.name} at {self.url} not called: its circuit breaker is open "
-                f"(last failure: {describe(self.breaker.last_failure)}); {exc}",
+                f"remote model {self.name} at {self.url} {reason}; {exc}",
                 model=self.name,
                 url=self.url,
+                reason=reason,
             ) from None
 
     def _attempts(
@@ -162,11 +166,12 @@ class RemoteModel:
                 if exc.retry and attempt == 1 and self.budget.allows():
                     attempt += 1
                     continue
+                reason = f"{exc} ({attempt} attempt{'s' if attempt > 1 else ''})"
                 raise RemoteModelError(
-                    f"remote model {self.name} at {self.url}: {exc} "
-                    f"({attempt} attempt{'s' if attempt > 1 else ''})",
+                    f"remote model {self.name} at {self.url}: {reason}",
                     model=self.name,
                     url=self.url,
+                    reason=reason,
                 ) from None
             self.budget.succeeded()
             return RemoteAnswer(answer[0], answer[1], attempt)
@@ -176,8 +181,9 @@ class RemoteModel:
     ) -> tuple[dict[str, np.ndarray], str | None]:
         try:
             response = self._http.request("POST", url, body=body, headers=headers)
-        except urllib3.exceptions.NewConnectionError:  # refused (a ConnectTimeoutError subclass)
-            raise _AttemptError("not reachable (connection refused)", retry=True) from None
+        except urllib3.exceptions.NewConnectionError as exc:  # refused, or no such name: a
+            # ConnectTimeoutError subclass, caught first; nothing was sent
+            raise _AttemptError(f"not reachable ({type(exc).__name__})", retry=True) from None
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError):
             raise _AttemptError(
                 f"no answer within {self.timeout_s * 1000:.0f} ms", retry=False
@@ -192,7 +198,7 @@ class RemoteModel:
             )
         try:
             return decode(response.data, response.headers.get(HEADER_LENGTH), outputs)
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # any body a server can send is a failed call, never a crash
             raise _AttemptError(f"answered an unreadable body: {exc}", retry=False) from None
 
 

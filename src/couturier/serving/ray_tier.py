@@ -25,6 +25,7 @@ Ray Serve adds replicas while the requests in flight per replica stay above
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,9 @@ BATCH_WAIT_S = 0.005
 #: Ray Serve's autoscaling: replicas between these bounds, aiming at this many requests in
 #: flight per replica; quick up, slower down (a surge must not wait, a lull must not flap).
 #: Ray's defaults average the load over 30 s, reported every 10 s: a surge would be half over
-#: before the first replica is asked for (measured: 35 s to the first one; 0016's note).
+#: before the first replica is asked for (benchmarks/production.py measured 35 s to the first
+#: one with them). Here: over 5 s, reported every second. (Ray 2.60 warns that
+#: ``metrics_interval_s`` will move to an environment variable in a later release.)
 AUTOSCALING: dict[str, Any] = {
     "min_replicas": 1,
     "max_replicas": 4,
@@ -69,7 +72,8 @@ class OnnxTier:
         self, name: str, version: int, onnx_model: bytes, spec: dict[str, Any], threads: int = 1
     ) -> None:
         self.loaded = LoadedVersion.from_onnx(name, version, onnx_model, spec, threads)
-        self.batches: list[int] = []  # requests per batch run, for tests and benchmarks
+        # requests per batch, the latest ones only: a replica runs for weeks
+        self.batches: deque[int] = deque(maxlen=10_000)
 
     @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=BATCH_WAIT_S)  # type: ignore[untyped-decorator]
     async def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
@@ -110,7 +114,7 @@ class OnnxTier:
         return answer_infer(parsed, loaded.name, loaded.version, wanted, results)
 
     def batch_sizes(self) -> list[int]:
-        """Requests per batch this replica ran so far."""
+        """Requests per batch of this replica's latest 10,000 batches (tests, benchmarks)."""
         return list(self.batches)
 
 
@@ -132,16 +136,33 @@ def application(
 
 
 def build(args: dict[str, str]) -> Any:
-    """Ray Serve's application builder (``serve run couturier.serving.ray_tier:build
-    model=NAME [ref=champion]``): the version ``ref`` names, from the settings' registry."""
+    """Ray Serve's application builder, from the settings' registry::
+
+        serve run couturier.serving.ray_tier:build model=NAME [ref=champion] [graph=GRAPH]
+
+    ``ref``: the version of ``model`` an alias or a number names. ``graph``: instead, the
+    version of ``model`` that ``GRAPH``'s ``ref`` names among its components (``components`` in
+    its spec): the one its front asks for, which need not be ``model``'s own champion once a
+    retraining promoted a graph whose component was not (e.g. ``model=authentication-image
+    graph=authentication``)."""
     from couturier.registry import ModelRegistry
     from couturier.settings import Settings
 
     if "model" not in args:
-        raise ValueError("give the model to serve: model=authentication-image [ref=champion]")
+        raise ValueError(
+            "give the model to serve: model=authentication-image [ref=champion] "
+            "[graph=authentication]"
+        )
+    model, ref = args["model"], args.get("ref", "champion")
+    version: str | int = ref
     registry = ModelRegistry(Settings.load())
     try:
-        loaded = registry.load(args["model"], args.get("ref", "champion"))
+        if "graph" in args:
+            components = registry.load(args["graph"], ref).spec.get("components") or {}
+            if model not in components:
+                raise ValueError(f"{args['graph']} {ref} has no component {model!r}")
+            version = int(components[model])
+        loaded = registry.load(model, version)
     finally:
         registry.close()
     return application(loaded.name, loaded.version, serving_onnx(loaded), loaded.spec)

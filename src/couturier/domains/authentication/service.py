@@ -305,7 +305,10 @@ class AuthenticationService:
             "listing_id": request.listing_id,
             **_decision(graph, scores, x, views),
             "audit": in_audit_sample(request.listing_id),
-            "models": graph.versions,
+            # the versions of the models that spoke: not the image model's when it was down
+            "models": graph.versions
+            if outputs is not None
+            else {k: v for k, v in graph.versions.items() if k != image_model.MODEL_NAME},
             "role": served.role,
             "degraded": degraded,
             "latency_ms": {
@@ -347,10 +350,24 @@ class AuthenticationService:
                 list(IMAGE_OUTPUTS),
                 version=graph.versions.get(image_model.MODEL_NAME),
             )
-        except RemoteModelError as exc:
-            return None, f"{exc.message}; decided without the photos: sent to an expert"
+        except RemoteModelError as exc:  # the URL stays in the logs, out of the answer
+            return None, _without_photos(exc.context.get("reason", exc.message))
         logit, embedding, points = (got.outputs[name] for name in IMAGE_OUTPUTS)
+        n = len(images)
+        shapes = (logit.shape, embedding.shape, points.shape)
+        if shapes != ((n,), (n, image_model.EMBEDDING_DIM), (n, len(image_model.POINTS))):
+            log.warning(
+                "image tier %s answered shapes %s for %d photos", self.image_tier.url, shapes, n
+            )
+            return None, _without_photos(f"answered outputs of shapes {shapes} for {n} photos")
         return (logit, embedding, points), None
+
+
+def _without_photos(reason: str) -> str:
+    return (
+        f"image tier: {reason}; decided without the photos: sent to an expert, and the "
+        "probability is the listing model's alone"
+    )
 
 
 def _decision(
