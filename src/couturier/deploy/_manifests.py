@@ -15,6 +15,7 @@ from couturier.deploy._pipelines import (
     dagster_webserver,
     dagster_webserver_service,
 )
+from couturier.deploy._ray import ray_service
 from couturier.deploy._serving import (
     autoscaler,
     deployment,
@@ -35,8 +36,9 @@ KUBERNETES_VERSION = "1.33.0"
 
 def manifests(values: Values, *, alerts: Path = ALERTS) -> list[Manifest]:
     """Every object, in the order ``kubectl apply`` should meet them; ``alerts``: the
-    Prometheus rules file the PrometheusRule carries."""
-    return [
+    Prometheus rules file the PrometheusRule carries. The image tier's RayService comes last,
+    when the values enable it."""
+    rendered = [
         service_account(values),
         deployment(values),
         service(values),
@@ -53,6 +55,10 @@ def manifests(values: Values, *, alerts: Path = ALERTS) -> list[Manifest]:
         prometheus_rule(values, alerts),
         adapter_rules(values),
     ]
+    # last: the files before it keep their numbers, which deploy/README.md's commands name
+    if values.image_tier.enabled:
+        rendered.append(ray_service(values))
+    return rendered
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # no stubs for yaml here: it is Any

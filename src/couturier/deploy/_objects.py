@@ -14,6 +14,7 @@ __all__ = [
     "MLFLOW_PORT",
     "SECRET_SETTINGS",
     "Manifest",
+    "container_security",
     "digest",
     "labels",
     "meta",
@@ -66,7 +67,9 @@ def settings_env(values: Values) -> list[dict[str, Any]]:
     ]
 
 
-def _container_security() -> dict[str, Any]:
+def container_security() -> dict[str, Any]:
+    """The image's user, nothing more: no root, no new privileges, no capabilities, a
+    read-only root file system (writes go to ``scratch`` volumes)."""
     return {
         "runAsNonRoot": True,
         "runAsUser": 10001,
@@ -97,7 +100,7 @@ def pod(values: Values, container: dict[str, Any], volumes: Sequence[Volume] = (
                 "image": values.image,
                 "imagePullPolicy": "IfNotPresent",
                 "env": settings_env(values),
-                "securityContext": _container_security(),
+                "securityContext": container_security(),
                 "volumeMounts": [mount for _, mount in mounted],
                 **container,
             }

@@ -14,7 +14,17 @@ through prometheus-adapter (``_monitoring.adapter_rules``).
 from __future__ import annotations
 
 from couturier.deploy._monitoring import IN_FLIGHT_METRIC
-from couturier.deploy._objects import Manifest, digest, labels, meta, pod, probe, resources
+from couturier.deploy._objects import (
+    Manifest,
+    digest,
+    labels,
+    meta,
+    pod,
+    probe,
+    resources,
+    settings_env,
+)
+from couturier.deploy._ray import remote_models_env
 from couturier.deploy._values import Values
 
 __all__ = [
@@ -46,6 +56,8 @@ def deployment(values: Values) -> Manifest:
         # two failures: one slow answer (a GC pause) keeps the pod in
         "readinessProbe": probe("/v2/health/ready", 2),
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(values.drain_seconds)]}}},
+        # the image model's tier, when rendered: its RayService's serve Service
+        "env": [*settings_env(values), *remote_models_env(values)],
     }
     spec = pod(values, container)
     spec["terminationGracePeriodSeconds"] = values.drain_seconds + 30

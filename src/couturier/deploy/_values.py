@@ -6,11 +6,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from couturier.errors import InvalidInputError
 
-__all__ = ["Resources", "Values", "load_values"]
+__all__ = ["ImageTier", "Resources", "Values", "load_values"]
 
 #: A Kubernetes object name (RFC 1123 label): what `name`, `namespace` and `secret` must be.
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -26,6 +33,13 @@ LabelKey = Annotated[
     ),
 ]
 LabelValue = Annotated[str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+#: A registry model name or alias (``authentication-image``, ``champion``), or a version (``3``).
+REGISTRY_NAME = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,126}[A-Za-z0-9])?$"
+#: KubeRay refuses a RayService name over 47 characters (its RayCluster's name, plus a
+#: 6-character suffix, then ``-serve-svc``, must stay a 63-character label).
+RAY_SERVICE_NAME_MAX = 47
+#: What the image tier's RayService appends to ``name``.
+IMAGE_TIER_SUFFIX = "-image-tier"
 
 
 def _amount(quantity: str) -> float:
@@ -54,6 +68,76 @@ class Resources(BaseModel):
                 "must be at least the request: raise memory_limit or lower memory"
             )
         return self
+
+
+class ImageTier(BaseModel):
+    """The image model on its own autoscaled tier: KubeRay's RayService running the Ray Serve
+    application ``couturier.serving.ray_tier:build``; the serving pods then call it remotely.
+    The autoscaling defaults are ``ray_tier.AUTOSCALING``'s, the replica's CPUs its
+    deployment's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    #: the registry model the tier serves, and which of its versions: the one the graph's
+    #: ``ref`` (an alias or a number) names among its components, the version the graph asks
+    #: the tier for; ``graph`` null: the one ``ref`` names among the model's own
+    model: str = Field(default="authentication-image", pattern=REGISTRY_NAME)
+    ref: str = Field(default="champion", pattern=REGISTRY_NAME)
+    graph: str | None = Field(default="authentication", pattern=REGISTRY_NAME)
+    #: Serve replicas: at least one, always (a cold start outlasts the remote call's timeout)
+    min_replicas: int = Field(default=1, ge=1, le=256)
+    max_replicas: int = Field(default=4, ge=1, le=256)
+    #: Ray Serve adds replicas above this many requests in flight per replica
+    target_ongoing_requests: float = Field(default=2.0, gt=0, le=1000)
+    #: how often each replica reports its load, and the window it is averaged over (Ray's
+    #: defaults, 10 s and 30 s, let a surge run half its course before a replica is added)
+    metrics_interval_s: float = Field(default=1.0, gt=0, le=60)
+    look_back_period_s: float = Field(default=5.0, gt=0, le=600)
+    upscale_delay_s: float = Field(default=2.0, ge=0, le=3600)
+    downscale_delay_s: float = Field(default=10.0, ge=0, le=3600)
+    #: CPUs Ray reserves for one replica: how many replicas a worker pod holds
+    replica_cpus: float = Field(default=0.5, ge=0.01, le=64)
+    #: the Ray head: GCS, dashboard, Serve controller, the autoscaler's requests; no replica
+    head_resources: Resources = Resources(cpu="1", memory="3Gi", memory_limit="3Gi")
+    #: one Ray worker pod; ``cpu`` in whole cores (Ray's ``--num-cpus`` is an integer)
+    worker_resources: Resources = Resources(cpu="2", memory="4Gi", memory_limit="4Gi")
+
+    @field_validator("worker_resources")
+    @classmethod
+    def _whole_cores(cls, value: Resources) -> Resources:
+        cores = _amount(value.cpu)
+        if cores < 1 or cores != int(cores):
+            raise ValueError(
+                f"cpu {value.cpu!r} is not a whole number of cores; Ray counts a worker's CPUs "
+                'in whole cores: give e.g. "2"'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ImageTier:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"max_replicas ({self.max_replicas}) is below min_replicas "
+                f"({self.min_replicas}); raise max_replicas or lower min_replicas"
+            )
+        if self.look_back_period_s <= self.metrics_interval_s:
+            raise ValueError(
+                f"look_back_period_s ({self.look_back_period_s}) is not above "
+                f"metrics_interval_s ({self.metrics_interval_s}): the average would hold one "
+                "report at most; raise look_back_period_s"
+            )
+        if self.replica_cpus > self.worker_cpus:
+            raise ValueError(
+                f"replica_cpus ({self.replica_cpus}) exceeds a worker's "
+                f"{self.worker_cpus} CPUs, so no replica could be placed; raise "
+                "worker_resources.cpu or lower replica_cpus"
+            )
+        return self
+
+    @property
+    def worker_cpus(self) -> int:
+        return int(_amount(self.worker_resources.cpu))
 
 
 class Values(BaseModel):
@@ -86,6 +170,7 @@ class Values(BaseModel):
     #: labels on the ServiceMonitor and PrometheusRule, for the Prometheus that selects them
     #: (kube-prometheus-stack: {release: <its Helm release>})
     prometheus_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    image_tier: ImageTier = ImageTier()
 
     @model_validator(mode="after")
     def _replica_bounds(self) -> Values:
@@ -93,6 +178,24 @@ class Values(BaseModel):
             raise ValueError(
                 f"max_replicas ({self.max_replicas}) is below min_replicas "
                 f"({self.min_replicas}); raise max_replicas or lower min_replicas"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ray_service_name(self) -> Values:
+        if not self.image_tier.enabled:
+            return self
+        longest = RAY_SERVICE_NAME_MAX - len(IMAGE_TIER_SUFFIX)
+        if len(self.name) > longest:
+            raise ValueError(
+                f"name {self.name!r} has {len(self.name)} characters; with image_tier enabled "
+                f"the RayService is named name + {IMAGE_TIER_SUFFIX!r}, which KubeRay allows "
+                f"{RAY_SERVICE_NAME_MAX} characters: shorten name to {longest} at most"
+            )
+        if not self.name[0].isalpha():
+            raise ValueError(
+                f"name {self.name!r} starts with a digit; with image_tier enabled it names the "
+                "RayService, which KubeRay wants to start with a letter (a DNS-1035 label)"
             )
         return self
 

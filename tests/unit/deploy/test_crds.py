@@ -56,20 +56,22 @@ def test_a_field_left_open_by_its_schema_stays_open(monitor: dict[str, Any]) -> 
 
 
 def test_a_kind_or_version_no_vendored_crd_serves_is_refused(monitor: dict[str, Any]) -> None:
-    for api, kind in (("monitoring.coreos.com/v2", "ServiceMonitor"), ("ray.io/v1", "RayService")):
+    for api, kind in (("monitoring.coreos.com/v2", "ServiceMonitor"), ("ray.io/v1", "RayJob")):
         other = {**monitor, "apiVersion": api, "kind": kind}
         with pytest.raises(CustomResourceError, match="no CRD in"):
             validate_custom_resource(other)
 
 
 def test_the_vendored_crds_are_the_release_the_readme_names() -> None:
+    """prometheus-operator's carry their release; KubeRay's: test_ray_service.py."""
     readme = (CRDS / "README.md").read_text()
     (tag,) = set(re.findall(r"prometheus-operator/tree/(v[0-9.]+)/", readme))
-    files = sorted(CRDS.glob("*.yaml"))
-    assert [f.name for f in files] == [
+    assert [f.name for f in sorted(CRDS.glob("*.yaml"))] == [
         "monitoring.coreos.com_prometheusrules.yaml",
         "monitoring.coreos.com_servicemonitors.yaml",
+        "ray.io_rayservices.yaml",
     ]
+    files = sorted(CRDS.glob("monitoring.coreos.com_*.yaml"))
     for path in files:
         crd = yaml.safe_load(Path(path).read_text())
         assert f"v{crd['metadata']['annotations']['operator.prometheus.io/version']}" == tag

@@ -12,7 +12,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from couturier.deploy import KUBERNETES_VERSION, Resources, Values, load_values, manifests
+from couturier.deploy import (
+    KUBERNETES_VERSION,
+    ImageTier,
+    Resources,
+    Values,
+    load_values,
+    manifests,
+)
 from couturier.errors import InvalidInputError
 from couturier.settings import PRODUCTION_REQUIRED
 from tests.support.crd import validate_custom_resource
@@ -20,7 +27,7 @@ from tests.support.crd import validate_custom_resource
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "deploy" / "kubernetes" / "values.example.yaml"
 #: API groups whose objects are custom resources, checked against the vendored CRDs
-CUSTOM_GROUPS = {"monitoring.coreos.com"}
+CUSTOM_GROUPS = {"monitoring.coreos.com", "ray.io"}
 
 
 def by_kind(rendered: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -36,9 +43,17 @@ def rendered() -> dict[str, dict[str, Any]]:
     return by_kind(manifests(load_values(EXAMPLE)))
 
 
-def test_every_manifest_is_valid_for_the_pinned_kubernetes_or_its_crd() -> None:
-    everything = manifests(load_values(EXAMPLE))
+@pytest.mark.parametrize("image_tier", [False, True])
+def test_every_manifest_is_valid_for_the_pinned_kubernetes_or_its_crd(image_tier: bool) -> None:
+    """The example as it is, and with the image tier on (its RayService, and the serving pods
+    calling it)."""
+    values = load_values(EXAMPLE)
+    assert values.image_tier.enabled is False  # the example shows the default
+    if image_tier:
+        values = values.model_copy(update={"image_tier": ImageTier(enabled=True)})
+    everything = manifests(values)
     named = sorted((m["kind"], m["metadata"]["name"]) for m in everything if m["kind"] != "Job")
+    ray = [("RayService", "couturier-image-tier")] if image_tier else []
     assert named == [
         ("ConfigMap", "couturier-dagster"),
         ("ConfigMap", "couturier-prometheus-adapter"),
@@ -49,6 +64,7 @@ def test_every_manifest_is_valid_for_the_pinned_kubernetes_or_its_crd() -> None:
         ("HorizontalPodAutoscaler", "couturier"),
         ("PodDisruptionBudget", "couturier"),
         ("PrometheusRule", "couturier"),
+        *ray,
         ("Service", "couturier"),
         ("Service", "couturier-dagster-webserver"),
         ("Service", "couturier-mlflow"),
@@ -57,7 +73,7 @@ def test_every_manifest_is_valid_for_the_pinned_kubernetes_or_its_crd() -> None:
     ]
     assert [m["kind"] for m in everything].count("Job") == 1
     custom = [m for m in everything if m["apiVersion"].split("/")[0] in CUSTOM_GROUPS]
-    assert {m["kind"] for m in custom} == {"ServiceMonitor", "PrometheusRule"}
+    assert {m["kind"] for m in custom} == {"ServiceMonitor", "PrometheusRule", *(k for k, _ in ray)}
     for manifest in everything:
         if manifest in custom:  # kubernetes-validate knows only the built-in kinds
             validate_custom_resource(manifest)
@@ -172,6 +188,11 @@ def test_the_example_shows_every_key() -> None:
     for field, info in Values.model_fields.items():
         if info.annotation is Resources:
             assert set(example[field]) == set(Resources.model_fields), field
+    tier = example["image_tier"]
+    assert set(tier) == set(ImageTier.model_fields)
+    for field, info in ImageTier.model_fields.items():
+        if info.annotation is Resources:
+            assert set(tier[field]) == set(Resources.model_fields), field
 
 
 def test_each_image_gets_its_own_migration_job() -> None:
