@@ -7,6 +7,7 @@ from couturier.cli import (  # noqa: F401 - register commands
     _models,
     _monitor,
     _pipelines,
+    _plan,
     _replay,
     _serve,
     _simulate,
