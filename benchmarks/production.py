@@ -425,6 +425,7 @@ def run(home: Path, seconds: float, clients: int, ramp_s: float) -> dict[str, An
         "clients": clients,
         "phase_seconds": seconds,
         "listing_id": listing_id,
+        "photos": len(json.loads(body)["photos"]),  # per request: couturier plan scales by it
         "remote": {
             "timeout_ms": settings.remote_timeout_ms,
             "breaker_failures": settings.remote_breaker_failures,
