@@ -39,18 +39,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_json
 
 from couturier.domains.authentication import fusion, image_model, listing_model
-from couturier.domains.authentication.graph import AuthenticationGraph, GraphScores
+from couturier.domains.authentication._answer import (
+    ImageOutputs,
+    decision_fields,
+    log_record,
+    photo_outputs,
+)
+from couturier.domains.authentication.graph import AuthenticationGraph
 from couturier.domains.authentication.monitoring import in_audit_sample
 from couturier.domains.authentication.photos import DEFAULT_LIMITS, decode_photo
 from couturier.errors import CouturierError, DependencyUnavailableError, InvalidInputError
 from couturier.features import LazyReader, open_online_reader
-from couturier.marketplace import CATEGORIES, CONTROL_POINTS, VIEWS
+from couturier.marketplace import CATEGORIES, VIEWS
 from couturier.serving import (
     Followed,
     Metrics,
     PredictionSink,
     RemoteModel,
-    RemoteModelError,
     Served,
     ServiceContext,
     settle,
@@ -103,12 +108,6 @@ class AuthenticateRequest(Listing):
 
 
 MAX_PHOTOS = 4
-#: The image model's outputs the graph reads, in the order ``graph.score`` takes them.
-IMAGE_OUTPUTS = ("logit", "embedding", "points")
-#: (logits, embeddings, control-point logits) per photo, or None and why (the tier is down).
-ImageOutputs = tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, str | None]
-#: How a person reads each control point's name, for the answer's ``control_points``.
-_POINT_LABELS = {p.name: p.label for p in CONTROL_POINTS}
 log = logging.getLogger("couturier.authentication")
 
 
@@ -256,7 +255,7 @@ class AuthenticationService:
             nonlocal image_s
             t = time.perf_counter()
             try:
-                outputs = self.image_outputs(graph, images, contexts)
+                outputs = photo_outputs(self.image_tier, graph, images, contexts)
             except BaseException as exc:
                 loop.call_soon_threadsafe(settle, image_done, None, exc)
                 raise
@@ -303,7 +302,7 @@ class AuthenticationService:
         answer = {
             "request_id": uuid.uuid4().hex,
             "listing_id": request.listing_id,
-            **_decision(graph, scores, x, views),
+            **decision_fields(graph, scores, x, views),
             "audit": in_audit_sample(request.listing_id),
             # the versions of the models that spoke: not the image model's when it was down
             "models": graph.versions
@@ -320,7 +319,9 @@ class AuthenticationService:
             },
         }
         if self.log is not None:
-            await self.log.append(_record(answer, request, self.clock(), x, outputs, scores))
+            await self.log.append(
+                log_record(answer, request.model_dump(), self.clock(), x, outputs, scores)
+            )
         return answer
 
     async def _neighbours(
@@ -335,98 +336,6 @@ class AuthenticationService:
                 "skipped (retrieval score = the references' base rate; no evidence)"
             )
             return graph.references.nobody(n)
-
-    def image_outputs(
-        self, graph: AuthenticationGraph, images: np.ndarray, contexts: np.ndarray
-    ) -> ImageOutputs:
-        """The photos' (logits, embeddings, control-point logits) from the graph's own image
-        model, or from the image tier when one is configured; (None, why) when the tier fails.
-        The tier is asked for the graph's image version: its embeddings are the references'."""
-        if self.image_tier is None:
-            return graph.image_outputs(images, contexts), None
-        try:
-            got = self.image_tier.infer(
-                {"image": images, "context": contexts},
-                list(IMAGE_OUTPUTS),
-                version=graph.versions.get(image_model.MODEL_NAME),
-            )
-        except RemoteModelError as exc:  # the URL stays in the logs, out of the answer
-            return None, _without_photos(exc.context.get("reason", exc.message))
-        logit, embedding, points = (got.outputs[name] for name in IMAGE_OUTPUTS)
-        n = len(images)
-        shapes = (logit.shape, embedding.shape, points.shape)
-        if shapes != ((n,), (n, image_model.EMBEDDING_DIM), (n, len(image_model.POINTS))):
-            log.warning(
-                "image tier %s answered shapes %s for %d photos", self.image_tier.url, shapes, n
-            )
-            return None, _without_photos(f"answered outputs of shapes {shapes} for {n} photos")
-        return (logit, embedding, points), None
-
-
-def _without_photos(reason: str) -> str:
-    return (
-        f"image tier: {reason}; decided without the photos: sent to an expert, and the "
-        "probability is the listing model's alone"
-    )
-
-
-def _decision(
-    graph: AuthenticationGraph, scores: GraphScores | None, x: np.ndarray, views: list[str]
-) -> dict[str, Any]:
-    """The answer's decision, probability and evidence. Without the photos' outputs (the image
-    tier down) the listing model's probability is all there is, and an expert decides."""
-    if scores is None:
-        listing_p = float(graph.listing_scores(x)[0])
-        return {
-            "decision": "review",
-            "probability": listing_p,
-            "thresholds": graph.policy.as_thresholds(),
-            "photos": [{"view": v, "logit": None, "retrieval_score": None} for v in views],
-            "control_points": [],
-            "listing_model_probability": listing_p,
-            "evidence": [],
-        }
-    photos = np.arange(len(views))
-    return {
-        "decision": str(scores.decision[0]),
-        "probability": float(scores.probability[0]),
-        "thresholds": graph.policy.as_thresholds(),
-        "photos": [
-            {"view": view, "logit": float(lo), "retrieval_score": float(r)}
-            for view, lo, r in zip(views, scores.photo_logit, scores.photo_retrieval, strict=True)
-        ],
-        "control_points": [
-            {**cp, "label": _POINT_LABELS[cp["point"]]} for cp in scores.control_points(photos)
-        ],
-        "listing_model_probability": float(scores.listing_p[0]),
-        "evidence": graph.evidence(scores, photos).as_records(),
-    }
-
-
-def _record(
-    answer: dict[str, Any],
-    request: Listing,
-    at: datetime,
-    x: np.ndarray,
-    outputs: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-    scores: GraphScores | None,
-) -> dict[str, Any]:
-    """The prediction log's line: the answer, its time and inputs, and what monitoring reads."""
-    return {
-        **answer,
-        "at": at.isoformat(),
-        "listing": request.model_dump(),
-        # the photos' mean embedding: monitoring tests embedding drift on these (none when the
-        # image tier was down: the answer is degraded, counted and never judged)
-        "embedding": None if outputs is None else np.round(outputs[1].mean(axis=0), 4).tolist(),
-        "features": dict(zip(listing_model.INPUTS, x[0].tolist(), strict=True)),
-        "fusion_inputs": None
-        if scores is None
-        else {  # NaN (a point no photo shows) as null: JSON
-            k: (v if np.isfinite(v) else None)
-            for k, v in zip(fusion.INPUTS, scores.stacked[0].tolist(), strict=True)
-        },
-    }
 
 
 def _quiet(future: asyncio.Future[Any]) -> None:
