@@ -147,12 +147,14 @@ class RemoteModel:
             last = self.breaker.last_failure
             why = last.context["reason"] if isinstance(last, RemoteModelError) else describe(last)
             reason = f"not called: its circuit breaker is open (last failure: {why})"
-            raise RemoteModelError(
-                f"remote model {self.name} at {self.url} {reason}; {exc}",
-                model=self.name,
-                url=self.url,
-                reason=reason,
-            ) from None
+            raise self._failure(reason, detail=str(exc)) from None
+
+    def _failure(self, reason: str, detail: str = "") -> RemoteModelError:
+        """The error a caller gets: the message names the server, ``reason`` does not."""
+        where = f"remote model {self.name} at {self.url}: {reason}"
+        return RemoteModelError(
+            f"{where}; {detail}" if detail else where, model=self.name, url=self.url, reason=reason
+        )
 
     def _attempts(
         self, url: str, body: bytes, headers: dict[str, str], outputs: list[str]
@@ -167,12 +169,7 @@ class RemoteModel:
                     attempt += 1
                     continue
                 reason = f"{exc} ({attempt} attempt{'s' if attempt > 1 else ''})"
-                raise RemoteModelError(
-                    f"remote model {self.name} at {self.url}: {reason}",
-                    model=self.name,
-                    url=self.url,
-                    reason=reason,
-                ) from None
+                raise self._failure(reason) from None
             self.budget.succeeded()
             return RemoteAnswer(answer[0], answer[1], attempt)
 
