@@ -52,6 +52,8 @@ from serving_peers import PEERS  # beside this script, on sys.path when it runs
 
 FEATURES = 38  # as wide as the authentication listing model
 SECTIONS = ("tabular", "peers", "cnn", "swaps", "surge", "authenticate")
+SERVERS = ("uvicorn", "granian")  # the HTTP servers compared (decision 0017)
+ROUNDS = 3  # alternating rounds of that comparison
 WRK_JSON = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -146,6 +148,44 @@ def _fastapi_plain_app(model: Path) -> Any:
     return app
 
 
+def _model_only_app(model: Path) -> Any:
+    """The ceiling for this model: a bare ASGI app, no framework, that parses the same OIP JSON
+    body, runs the same ONNX Runtime call on the event loop (all outputs) and answers them as
+    JSON tensors. No checks, no metrics: what no server running this model can beat."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    headers = [(b"content-type", b"application/json")]
+    names = [o.name for o in sess.get_outputs()]
+    types = {"f": "FP32", "i": "INT64"}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        item = json.loads(b"".join(chunks))["inputs"][0]
+        x = np.asarray(item["data"], dtype=np.float32).reshape(item["shape"])
+        outputs = [  # every output, as the request names none (what couturier answers too)
+            {"name": name, "shape": list(v.shape), "datatype": types[v.dtype.kind], "data": v}
+            for name, v in zip(names, sess.run(names, {item["name"]: x}), strict=True)
+        ]
+        for output in outputs:
+            output["data"] = output["data"].ravel().tolist()
+        payload = json.dumps({"model_name": "tabular", "outputs": outputs}).encode()
+        length = [(b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers + length})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app
+
+
 async def _noop_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
@@ -163,15 +203,47 @@ async def _noop_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'{"outputs": []}'})
 
 
+def _app(kind: str, model: Path, name: str, batching: str, home: str | None) -> Any:
+    if kind == "couturier":
+        return _couturier_app(model, name, json.loads(batching), home)
+    if kind == "fastapi_plain":
+        return _fastapi_plain_app(model)
+    if kind == "model_only_asgi":
+        return _model_only_app(model)
+    return _noop_app
+
+
+def granian_app() -> Any:
+    """Granian's factory (``--factory``): it imports its target in its worker, so the app's
+    arguments travel in the environment."""
+    options = json.loads(os.environ["COUTURIER_BENCH_APP"])
+    return _app(**{**options, "model": Path(options["model"])})
+
+
 def _serve(args: argparse.Namespace) -> None:
+    options = {"kind": args.serve, "model": str(args.model), "name": args.name}
+    options |= {"batching": args.batching, "home": args.home}
+    if args.server == "granian":
+        from granian.constants import Interfaces, Loops
+        from granian.server import Server
+
+        os.environ["COUTURIER_BENCH_APP"] = json.dumps(options)
+        sys.path.insert(0, str(Path(__file__).parent))
+        Server(
+            "serving:granian_app",
+            address="127.0.0.1",
+            port=args.port,
+            interface=Interfaces.ASGI,
+            workers=1,
+            loop=Loops.uvloop,
+            factory=True,
+            log_access=False,
+            working_dir=Path(__file__).parent,
+        ).serve()
+        return
     import uvicorn
 
-    if args.serve == "couturier":
-        app = _couturier_app(args.model, args.name, json.loads(args.batching), args.home)
-    elif args.serve == "fastapi_plain":
-        app = _fastapi_plain_app(args.model)
-    else:
-        app = _noop_app
+    app = _app(**{**options, "model": args.model})
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
@@ -215,9 +287,11 @@ def _couturier(
     name: str,
     batching: dict[str, Any] | None = None,
     home: Path | None = None,
+    server: str = "granian",  # what ``couturier serve`` runs (decision 0017)
 ) -> Any:
     command = [sys.executable, __file__, "--serve", "couturier", "--port", str(port)]
     command += ["--model", str(model), "--name", name, "--batching", json.dumps(batching or {})]
+    command += ["--server", server]
     if home is not None:
         command += ["--home", str(home)]
     return _process(command, port)
@@ -297,60 +371,86 @@ def _timed(
 
 
 # ---- sections -----------------------------------------------------------------------------
+def _loaded(port: int, script: Path, path: str, seconds: int) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}{path}"
+    _wrk(url, script, 2)  # warm-up
+    return _wrk(url, script, seconds)
+
+
+def _servers(model: Path, script: Path, path: str, seconds: int) -> dict[str, Any]:
+    """The HTTP servers compared (decision 0017): the model-only ceiling and couturier under
+    each, in alternating rounds (this machine is noisy); each cell is its median round."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {s: {} for s in SERVERS}
+    for _ in range(ROUNDS):
+        for server in SERVERS:
+            for kind in ("model_only_asgi", "couturier"):
+                port = _free_port()
+                command = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
+                command += ["--model", str(model), "--server", server]
+                with _process(command, port):
+                    runs[server].setdefault(kind, []).append(_loaded(port, script, path, seconds))
+                print(server, kind, runs[server][kind][-1], flush=True)
+    return {
+        server: {kind: sorted(r, key=lambda m: m["rps"])[len(r) // 2] for kind, r in by.items()}
+        for server, by in runs.items()
+    }
+
+
+def _peer(peer: Any, work: Path, model: Path, script: Path, path: str, seconds: int) -> Any:
+    """A peer server on the same model, or the reason it could not be measured."""
+    try:
+        versions = peer.install()
+        port = _free_port()
+        proc = peer.start(work, model, port)
+        try:
+            _wait(port, proc, peer.start_timeout_s)
+            status = 0
+            deadline = time.time() + peer.start_timeout_s
+            while status != 200 and time.time() < deadline:  # listening is not ready
+                try:
+                    status, _, _ = _timed(
+                        port, "POST", path, script.with_suffix(".body").read_bytes()
+                    )
+                except OSError:
+                    status = 0
+                if status != 200:
+                    time.sleep(1)
+            if status != 200:
+                raise RuntimeError(f"answers {status} to the infer body")
+            return {**_loaded(port, script, path, seconds), "versions": versions}
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            peer.cleanup()
+    except Exception as exc:  # recorded, never silently dropped
+        log = work / peer.name / "server.log"
+        tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+        print(peer.name, "failed:", exc, flush=True)
+        return {"error": f"{type(exc).__name__}: {exc}", "log_tail": tail}
+
+
 def tabular(work: Path, model: Path, x: np.ndarray, seconds: int, peers: bool) -> dict[str, Any]:
     body = {"inputs": [{"name": "X", "shape": [1, FEATURES], "datatype": "FP32", "data": []}]}
     body["inputs"][0]["data"] = x[0].tolist()
     script = _script(work, "tabular", json.dumps(body).encode())
     path = "/v2/models/tabular/infer"
     result: dict[str, Any] = {}
-
-    def measure(kind: str) -> None:
-        _wrk(f"http://127.0.0.1:{port}{path}", script, 2)  # warm-up
-        result[kind] = _wrk(f"http://127.0.0.1:{port}{path}", script, seconds)
-        print(kind, result[kind], flush=True)
-
-    for kind in ("noop_asgi", "fastapi_plain"):
+    for kind in ("noop_asgi", "fastapi_plain"):  # uvicorn's ceiling; what a team writes
         port = _free_port()
         command = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
         with _process([*command, "--model", str(model)], port):
-            measure(kind)
-    port = _free_port()
-    with _couturier(port, model, "tabular"):
-        measure("couturier")
+            result[kind] = _loaded(port, script, path, seconds)
+        print(kind, result[kind], flush=True)
+    servers = result["servers"] = _servers(model, script, path, seconds)
+    ceiling = max(SERVERS, key=lambda s: servers[s]["model_only_asgi"]["rps"])
+    result["model_only_asgi"] = {**servers[ceiling]["model_only_asgi"], "server": ceiling}
+    result["couturier"] = {**servers["granian"]["couturier"], "server": "granian"}
     for peer in PEERS:
-        if not peers:
+        if peers:
+            result[peer.name] = _peer(peer, work, model, script, path, seconds)
+            print(peer.name, result[peer.name], flush=True)
+        else:
             result[peer.name] = {"error": "not run (--only without peers)"}
-            continue
-        try:
-            versions = peer.install()
-            port = _free_port()
-            proc = peer.start(work, model, port)
-            try:
-                _wait(port, proc, peer.start_timeout_s)
-                status = 0
-                deadline = time.time() + peer.start_timeout_s
-                while status != 200 and time.time() < deadline:  # listening is not ready
-                    try:
-                        status, _, _ = _timed(
-                            port, "POST", path, script.with_suffix(".body").read_bytes()
-                        )
-                    except OSError:
-                        status = 0
-                    if status != 200:
-                        time.sleep(1)
-                if status != 200:
-                    raise RuntimeError(f"answers {status} to the infer body")
-                measure(peer.name)
-                result[peer.name]["versions"] = versions
-            finally:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                peer.cleanup()
-        except Exception as exc:  # recorded, never silently dropped
-            log = work / peer.name / "server.log"
-            tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
-            result[peer.name] = {"error": f"{type(exc).__name__}: {exc}", "log_tail": tail}
-            print(peer.name, "failed:", exc, flush=True)
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -365,7 +465,15 @@ def tabular(work: Path, model: Path, x: np.ndarray, seconds: int, peers: bool) -
     result["inprocess_ort"] = {"calls_per_s": round(n / (time.perf_counter() - t), 1)}
     measured = [result[p.name]["rps"] for p in PEERS if "rps" in result[p.name]]
     c, plain = result["couturier"], result["fastapi_plain"]
+    granian, uvicorn = servers["granian"], servers["uvicorn"]
     result["ratios"] = {
+        "couturier_over_model_only": round(c["rps"] / result["model_only_asgi"]["rps"], 3),
+        "granian_over_uvicorn_rps": {
+            k: round(granian[k]["rps"] / uvicorn[k]["rps"], 3) for k in granian
+        },
+        "granian_over_uvicorn_p99": {
+            k: round(granian[k]["p99_ms"] / uvicorn[k]["p99_ms"], 3) for k in granian
+        },
         "couturier_over_fastapi_plain": round(c["rps"] / plain["rps"], 3),
         "couturier_over_noop": round(c["rps"] / result["noop_asgi"]["rps"], 3),
         "couturier_over_best_peer": round(c["rps"] / max(measured), 3) if measured else None,
@@ -511,100 +619,199 @@ def swaps(work: Path, model: Path, x: np.ndarray, y: np.ndarray, seconds: int) -
     return {"count": moves, "swapped": int(swapped), "failed": failed, "load": load}
 
 
-def _latency_buckets(port: int, code: str) -> dict[float, float]:
-    """The server's own latency histogram of the CNN infer route for one status code."""
-    from prometheus_client.parser import text_string_to_metric_families
+class _Connection:
+    """One kept-alive HTTP/1.1 connection of the open-loop client: one request at a time,
+    answers read by Content-Length (what couturier always sends). asyncio's protocol API, no
+    client library: at thousands of requests a second on 2 cores, aiohttp's own cost made the
+    client, not the server, set the pace (its send lag reached seconds)."""
 
-    text = _request(port, "GET", "/metrics").decode()
-    buckets: dict[float, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "couturier_request_seconds_bucket" and (
-                sample.labels.get("model") == "cnn" and sample.labels.get("code") == code
-            ):
-                buckets[float(sample.labels["le"])] = sample.value
-    return buckets
+    def __init__(self, reader: Any, writer: Any) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def send(self, request: bytes) -> int:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        await self.reader.readexactly(int(length.group(1)) if length else 0)
+        if re.search(rb"(?i)connection: *close", head):
+            raise ConnectionResetError("closed by the server")
+        return int(head[9:12])
 
 
-def _quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
-    """q-quantile of the requests observed between two scrapes (linear within a bucket)."""
-    edges = sorted(after)
-    counts = [after[e] - before.get(e, 0.0) for e in edges]
-    if not counts or counts[-1] <= 0:
-        return None
-    want, lower, below = q * counts[-1], 0.0, 0.0
-    for edge, cumulative in zip(edges, counts, strict=True):
-        if cumulative >= want:
-            if edge == float("inf"):
-                return lower
-            return lower + (edge - lower) * (want - below) / max(cumulative - below, 1e-9)
-        lower, below = edge, cumulative
-    return lower
+async def _open_loop(
+    port: int, request: bytes, phases: list[tuple[float, float]]
+) -> list[tuple[float, float, int, float]]:
+    """Requests at a fixed arrival rate, whatever the server does (an open loop): ``phases``
+    are (requests per second, seconds). Each request starts at its scheduled time on a free
+    kept-alive connection or a new one, never waiting for an earlier answer. Returns
+    (scheduled s, sent s, status, seconds from sent to answered) per request; status 0 is a
+    transport failure or no answer within 10 s. The collector is off while it runs: a client
+    pause would show as the server's latency. Times are perf_counter's (uvloop's clock counts
+    whole milliseconds)."""
+    import asyncio
+    import gc
+
+    clock = time.perf_counter
+    out: list[tuple[float, float, int, float]] = []
+    idle: list[_Connection] = []
+
+    async def one(at: float) -> None:
+        sent = clock()
+        connection = None
+        try:
+            if idle:
+                connection = idle.pop()
+            else:
+                connection = _Connection(*await asyncio.open_connection("127.0.0.1", port))
+            status = await asyncio.wait_for(connection.send(request), 10)
+            idle.append(connection)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            status = 0
+            if connection is not None:
+                connection.writer.close()
+        out.append((at - t0, sent - t0, status, clock() - sent))
+
+    tasks = []
+    gc.disable()
+    t0 = at = clock()
+    for rate, seconds in phases:
+        end = at + seconds
+        while at < end:
+            if at > clock():
+                await asyncio.sleep(at - clock())
+            tasks.append(asyncio.create_task(one(at)))
+            at += 1 / rate
+    await asyncio.gather(*tasks)
+    gc.enable()
+    for connection in idle:
+        connection.writer.close()
+    return sorted(out)
 
 
 def surge(work: Path, model: Path, seconds: int, saturation_rps: float | None) -> dict[str, Any]:
-    """The CNN server at ~3x its saturation: shed fast, admitted bounded, recover at once."""
+    """The CNN server offered 3x its saturation rate by an open-loop client: the share shed
+    (503), the p99 of the admitted requests, and how soon after the surge it is normal again.
+
+    Phases: half the saturation rate for 3 s (normal latency), 3x for ``seconds``, half again
+    for 5 s (recovery: the first 100 ms window after the surge that starts a second of windows
+    with no request shed or failed and a p99 under 3x normal's)."""
+    import uvloop
+
     body, head = _cnn_request()
     batching = {"max_batch": 64, "max_wait_ms": 5.0, "max_queue_ms": 150.0}
-    headers = {"Inference-Header-Content-Length": str(head)}
     path = "/v2/models/cnn/infer"
     port = _free_port()
     with _couturier(port, model, "cnn", batching):
         url = f"http://127.0.0.1:{port}{path}"
-        script = _script(work, "surge-saturate", body, head)
         if saturation_rps is None:
+            script = _script(work, "surge-saturate", body, head)
             _wrk(url, script, 2, 64)
             saturation_rps = _wrk(url, script, seconds, 64)["rps"]
-        baseline = sorted(_timed(port, "POST", path, body, headers)[1] for _ in range(30))
-        normal = baseline[len(baseline) // 2]
-        # 3x the connections that saturate it, unpaced: a shed request comes straight back,
-        # so the offered rate ends up well over 3x saturation (reported)
-        connections = 192
-        probes: list[tuple[float, int, float]] = []  # (time, status, seconds)
-        stop = threading.Event()
-
-        def probe() -> None:
-            while not stop.is_set():
-                status, took, _ = _timed(port, "POST", path, body, headers)
-                probes.append((time.perf_counter(), status, took))
-                time.sleep(0.01)
-
-        before = {c: _latency_buckets(port, c) for c in ("200", "503")}
-        prober = threading.Thread(target=probe, daemon=True)
-        prober.start()
-        start = time.perf_counter()
-        load = _wrk(url, script, seconds, connections)
-        surge_end = time.perf_counter()
-        time.sleep(5)
-        stop.set()
-        prober.join()
-        after = {c: _latency_buckets(port, c) for c in ("200", "503")}
-    during = [p for p in probes if start <= p[0] <= surge_end]
-    after_surge = [p for p in probes if p[0] > surge_end]
+        calm, peak = saturation_rps / 2, saturation_rps * 3
+        phases = [(calm, 3.0), (peak, float(seconds)), (calm, 5.0)]
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+            f"Inference-Header-Content-Length: {head}\r\n\r\n"
+        ).encode() + body
+        uvloop.run(_open_loop(port, request, [(calm, 2.0)]))  # warm-up
+        answers = uvloop.run(_open_loop(port, request, phases))
+    rows = np.asarray(answers)  # scheduled, sent, status, seconds
+    surge_from, surge_to = 3.0, 3.0 + seconds
+    before = rows[rows[:, 0] < surge_from]
+    during = rows[(rows[:, 0] >= surge_from) & (rows[:, 0] < surge_to)]
+    after = rows[rows[:, 0] >= surge_to]
+    normal_p99 = float(np.percentile(before[before[:, 2] == 200, 3], 99))
+    admitted = during[during[:, 2] == 200]
+    windows = []  # (start, healthy) of each 100 ms window after the surge
+    for w in np.arange(surge_to, surge_to + 5.0, 0.1):
+        inside = after[(after[:, 0] >= w) & (after[:, 0] < w + 0.1)]
+        ok = inside[inside[:, 2] == 200]
+        healthy = len(inside) > 0 and len(ok) == len(inside)
+        windows.append((w, healthy and float(np.percentile(ok[:, 3], 99)) < 3 * normal_p99))
     recovered = next(
-        (
-            p[0] - surge_end
-            for i, p in enumerate(after_surge)
-            if all(q[1] == 200 and q[2] < 3 * normal for q in after_surge[i : i + 5])
-        ),
-        None,
+        (w for i, (w, _) in enumerate(windows) if all(h for _, h in windows[i : i + 10])), None
     )
-    admitted = _quantile(before["200"], after["200"], 0.99)
-    shed = _quantile(before["503"], after["503"], 0.99)
-    offered = load["rps"]  # requests answered per second, 200s and 503s alike
+    lag = during[:, 1] - during[:, 0]
     return {
         "saturation_rps": saturation_rps,
-        "offered_rps": offered,
-        "offered_over_saturation": round(offered / saturation_rps, 2),
-        "shed_fraction": round(load["non_2xx"] / max(1.0, offered * seconds), 3),
-        "admitted_p99_ms": None if admitted is None else round(admitted * 1000, 1),
-        "shed_p99_ms": None if shed is None else round(shed * 1000, 2),
-        "probe_shed_fraction": round(sum(p[1] != 200 for p in during) / max(1, len(during)), 3),
-        "normal_p50_ms": round(normal * 1000, 2),
-        "recovery_s": None if recovered is None else round(max(0.0, recovered), 2),
-        "wrk": load,
+        "offered_rps": round(len(during) / seconds, 1),
+        "offered_over_saturation": round(len(during) / seconds / saturation_rps, 2),
+        "requests": len(during),
+        "shed_fraction": round(float(np.mean(during[:, 2] == 503)), 3),
+        "failed": int(np.sum((during[:, 2] != 200) & (during[:, 2] != 503))),
+        "admitted_rps": round(len(admitted) / seconds, 1),
+        "admitted_p99_ms": round(float(np.percentile(admitted[:, 3], 99)) * 1000, 1),
+        "shed_p99_ms": round(float(np.percentile(during[during[:, 2] == 503, 3], 99)) * 1000, 1)
+        if np.any(during[:, 2] == 503)
+        else None,
+        "normal_p99_ms": round(normal_p99 * 1000, 1),
+        "recovery_s": None if recovered is None else round(float(recovered - surge_to), 2),
+        "after_failed": int(np.sum(after[:, 2] == 0)),
+        "client_lag_p99_ms": round(float(np.percentile(lag, 99)) * 1000, 1),
         "max_queue_ms": batching["max_queue_ms"],
-        "note": "admitted and shed p99 from the server's own latency histogram (by status code)",
+        "load": "open loop (asyncio streams on uvloop, evenly spaced arrivals): 0.5x "
+        "saturation 3 s, 3x for the surge, 0.5x 5 s; latency from sent to answered",
+    }
+
+
+def _authenticate_inprocess(home: Path, body: bytes, rate: float, seconds: int) -> dict[str, Any]:
+    """The same graph on the same request, called in this process at the same even rate: the
+    service ``/v1/authenticate`` mounts (features, image model, reference search, fusion, the
+    prediction log), built as its ``mount`` builds it, the body parsed as the route parses it.
+    What HTTP, the server and the framework add is the rest of the served p99."""
+    import asyncio
+    import gc
+
+    from couturier.domains.authentication import fusion
+    from couturier.domains.authentication.features import FEATURES as AUTH_FEATURES
+    from couturier.domains.authentication.graph import AuthenticationGraph
+    from couturier.domains.authentication.service import AuthenticateRequest, AuthenticationService
+    from couturier.features import open_online_reader
+    from couturier.registry import ModelRegistry
+    from couturier.serving import Metrics, ServiceContext
+    from couturier.settings import Settings
+
+    settings = Settings(home=home)
+    registry = ModelRegistry(settings)
+    try:
+        context = ServiceContext(settings=settings, registry=registry, metrics=Metrics())
+        graphs = context.follow(
+            fusion.MODEL_NAME, AuthenticationGraph.from_registry, check=AuthenticationGraph.check
+        )
+    finally:
+        registry.close()
+    service = AuthenticationService(
+        graphs,
+        lambda: open_online_reader(AUTH_FEATURES, settings),
+        feature_timeout_s=settings.online_budget_ms / 1000,
+        log=context.predictions("authentication"),
+    )
+
+    async def run() -> list[float]:
+        async def once() -> float:
+            t = time.perf_counter()
+            request = AuthenticateRequest.model_validate_json(body)
+            await service.authenticate(request, service.from_base64(request))
+            return time.perf_counter() - t
+
+        for _ in range(50):  # warm-up, as wrk's two seconds warm the server
+            await once()
+        took, interval = [], 1 / rate
+        start = next_at = time.perf_counter()
+        while next_at - start < seconds:
+            took.append(await once())
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        return took
+
+    gc.collect()  # as the server's lifespan does before its first request (docs/serving.md)
+    gc.freeze()
+    took = np.asarray(asyncio.run(run())) * 1000
+    return {
+        "requests": len(took),
+        "rps": round(len(took) / seconds, 1),
+        "p50_ms": round(float(np.percentile(took, 50)), 3),
+        "p99_ms": round(float(np.percentile(took, 99)), 3),
     }
 
 
@@ -639,8 +846,8 @@ def authenticate(work: Path, seconds: int, home: Path | None) -> dict[str, Any]:
     }
     body = json.dumps(request).encode()
     port = _free_port()
-    command = [str(bin_dir / "couturier"), "serve", "--port", str(port), "--no-follow"]
-    with _process(command, port, 120, env=env, stdout=subprocess.DEVNULL):
+    serve = [str(bin_dir / "couturier"), "serve", "--no-follow", "--port"]
+    with _process([*serve, str(port)], port, 120, env=env, stdout=subprocess.DEVNULL):
         headers = {"Content-Type": "application/json"}
         stages: list[float] = []
         each: dict[str, list[float]] = {}
@@ -666,8 +873,23 @@ def authenticate(work: Path, seconds: int, home: Path | None) -> dict[str, Any]:
         even = _wrk(url, _script(work, "auth-even", body, delay_ms=delay), seconds, 1)
         delay4 = max(0.0, 4000 / rate - alone["p50_ms"])
         bunched = _wrk(url, _script(work, "auth-bunched", body, delay_ms=delay4), seconds, 4)
+    # the same server under uvicorn (decision 0017): saturation, and the p99 at the same rate
+    port = _free_port()
+    uvicorn_serve = [*serve, str(port), "--server", "uvicorn"]
+    with _process(uvicorn_serve, port, 120, env=env, stdout=subprocess.DEVNULL):
+        url = f"http://127.0.0.1:{port}/v1/authenticate"
+        _wrk(url, script, 2, 8)
+        uvicorn = {"saturation_rps": _wrk(url, script, seconds, 8)["rps"]}
+        uvicorn["half_load"] = _wrk(
+            url, _script(work, "auth-even", body, delay_ms=delay), seconds, 1
+        )
+    inprocess = _authenticate_inprocess(home, body, rate, seconds)
+    result["uvicorn"] = uvicorn
     result |= {
         "photos": len(request["photos"]),
+        "inprocess": inprocess,
+        "inprocess_p99_ms": inprocess["p99_ms"],
+        "p99_over_inprocess_p99": round(even["p99_ms"] / inprocess["p99_ms"], 2),
         "stage_sum_ms": round(stage_sum, 2),
         "saturation_rps": saturated["rps"],
         "half_load": even,
@@ -693,6 +915,7 @@ def main() -> None:
     parser.add_argument("--name", default="tabular", help=argparse.SUPPRESS)
     parser.add_argument("--batching", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("--server", default="uvicorn", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         _serve(args)

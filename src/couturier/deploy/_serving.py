@@ -3,8 +3,8 @@
 A rolling update drops no request because three things line up: the readiness probe routes
 traffic only to replicas that answer ``/v2/health/ready``; a terminating pod first sleeps
 ``drain_seconds`` in its ``preStop`` hook, still serving, while the Service's endpoints drop
-it; then uvicorn's own SIGTERM handling finishes the requests in flight. The grace period
-covers both. The PodDisruptionBudget keeps all but one replica through node drains.
+it; then Granian's SIGTERM handling finishes the requests in flight (decision 0017). The grace
+period covers both. The PodDisruptionBudget keeps all but one replica through node drains.
 
 The autoscaler follows two signals: CPU (steady load) and the requests in flight per pod
 (requests piling up on a slow dependency or a surge, which CPU does not see), the latter

@@ -6,7 +6,7 @@
 Domains plug in through :class:`ServiceContext`: their routes follow the registry's champion
 and canary moves like the Open Inference Protocol routes (:class:`Followed`).
 
-``couturier serve`` runs it with uvicorn.
+``couturier serve`` runs it under Granian (``couturier.serving.server``).
 """
 
 from couturier.serving._app import Routing, create_app
