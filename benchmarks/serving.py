@@ -6,22 +6,25 @@
 One machine, one load generator (wrk from Debian), JSON results:
 
 * ``tabular``: single-row OIP infer of a 38-feature ONNX logistic regression, wrk 1 thread and
-  32 connections: couturier, a plain FastAPI handler, a bare no-op ASGI app (uvicorn's
-  ceiling), MLServer, BentoML and Ray Serve (``serving_peers.py``: each in a virtual
-  environment of its own, created on first use), all on the same ONNX file, one process each;
-  plus in-process ONNX Runtime calls per second. A peer that cannot start is recorded with
-  its error.
+  32 connections: a bare no-op ASGI app (no model), a plain FastAPI handler, and under each of
+  uvicorn and Granian in alternating rounds (``servers``, decision 0017) the model-only ASGI
+  app (parse the same OIP JSON, run the same ONNX Runtime call, answer: the ceiling for this
+  model) and couturier; MLServer, BentoML and Ray Serve (``serving_peers.py``: each in a
+  virtual environment of its own, created on first use), all on the same ONNX file, one
+  process each; plus in-process ONNX Runtime calls per second. A peer that cannot start is
+  recorded with its error.
 * ``cnn``: the authentication image model's architecture (untrained weights: speed does not
   depend on them), one 96 x 96 photo per request sent with the binary tensor extension, 64
   connections: couturier with dynamic batching vs with batching off, and in-process ONNX
   Runtime on batches of 64.
 * ``swaps``: 10 champion moves in a registry while wrk loads the server that follows it.
-* ``surge``: the CNN server under about 3x its saturation (192 connections, shed requests come
-  straight back): the share answered 503, the p99 of the admitted requests (a probe client's
-  own timings), and the seconds until the probe sees normal latency after the surge.
+* ``surge``: the CNN server offered 3x its saturation rate by an open-loop client (requests
+  sent at their scheduled times whatever the server does): the share answered 503, the p99 of
+  the admitted requests, and the seconds until latency is normal again after the surge.
 * ``authenticate``: ``POST /v1/authenticate`` of a demo marketplace's listing (``couturier
-  demo`` in a fresh home unless ``--authenticate-home`` names one): its saturation rate, then
-  its p99 at half of it, against the sum of its stages' single-request times.
+  demo`` in a fresh home unless ``--authenticate-home`` names one): its saturation rate, its
+  p99 at half of it against the p99 of the same graph called in process at that rate
+  (``inprocess_p99_ms``), and the same server under uvicorn.
 """
 
 from __future__ import annotations
@@ -927,7 +930,7 @@ def main() -> None:
     model = work / "tabular.onnx"
     x, y, _ = _tabular(model)
     result: dict[str, Any] = {
-        "load": "wrk (Debian), 1 thread; one uvicorn worker per server",
+        "load": "wrk (Debian), 1 thread; one worker per server",
         "seconds": args.seconds,
         "cpus": os.cpu_count(),
     }
