@@ -312,7 +312,9 @@ def rolling_restart(home: Path, body: bytes, work: Path, drain: bool = True) -> 
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        _wait(ports[i], proc, 120)
+        # a replica restarted beside two loaded ones gets a quarter of the 2 cores: its start
+        # (imports, models, indexes) took over 120 s once under Granian; a pod has its own CPU
+        _wait(ports[i], proc, 300)
         _ready(ports[i], body)
         return proc
 
@@ -346,7 +348,7 @@ def rolling_restart(home: Path, body: bytes, work: Path, drain: bool = True) -> 
                 time.sleep(DRAIN_S)
             old = procs[i]
             assert old is not None
-            old.terminate()  # uvicorn: stop accepting, finish what is in flight
+            old.terminate()  # Granian: stop accepting, finish what is in flight
             old.wait(60)
             procs[i] = start(i)
             if drain:

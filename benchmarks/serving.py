@@ -153,8 +153,9 @@ def _fastapi_plain_app(model: Path) -> Any:
 
 def _model_only_app(model: Path) -> Any:
     """The ceiling for this model: a bare ASGI app, no framework, that parses the same OIP JSON
-    body, runs the same ONNX Runtime call on the event loop (all outputs) and answers them as
-    JSON tensors. No checks, no metrics: what no server running this model can beat."""
+    body (stdlib json), runs the same ONNX Runtime call on the event loop (all outputs) and
+    answers them as JSON tensors. No checks, no metrics: a ceiling for this model, not a proof
+    that no server could go faster (a faster JSON parser would)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -382,21 +383,23 @@ def _loaded(port: int, script: Path, path: str, seconds: int) -> dict[str, Any]:
 
 def _servers(model: Path, script: Path, path: str, seconds: int) -> dict[str, Any]:
     """The HTTP servers compared (decision 0017): the model-only ceiling and couturier under
-    each, in alternating rounds (this machine is noisy); each cell is its median round."""
+    each, ``ROUNDS`` rounds, the order reversed every other round (this machine is noisy);
+    each cell is its median round by req/s, and ``rounds`` keeps every round."""
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {s: {} for s in SERVERS}
-    for _ in range(ROUNDS):
-        for server in SERVERS:
-            for kind in ("model_only_asgi", "couturier"):
-                port = _free_port()
-                command = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
-                command += ["--model", str(model), "--server", server]
-                with _process(command, port):
-                    runs[server].setdefault(kind, []).append(_loaded(port, script, path, seconds))
-                print(server, kind, runs[server][kind][-1], flush=True)
-    return {
+    cells = [(server, kind) for server in SERVERS for kind in ("model_only_asgi", "couturier")]
+    for i in range(ROUNDS):
+        for server, kind in cells if i % 2 == 0 else cells[::-1]:
+            port = _free_port()
+            command = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
+            command += ["--model", str(model), "--server", server]
+            with _process(command, port):
+                runs[server].setdefault(kind, []).append(_loaded(port, script, path, seconds))
+            print(server, kind, runs[server][kind][-1], flush=True)
+    medians = {
         server: {kind: sorted(r, key=lambda m: m["rps"])[len(r) // 2] for kind, r in by.items()}
         for server, by in runs.items()
     }
+    return {**medians, "rounds": runs}
 
 
 def _peer(peer: Any, work: Path, model: Path, script: Path, path: str, seconds: int) -> Any:
@@ -468,7 +471,7 @@ def tabular(work: Path, model: Path, x: np.ndarray, seconds: int, peers: bool) -
     result["inprocess_ort"] = {"calls_per_s": round(n / (time.perf_counter() - t), 1)}
     measured = [result[p.name]["rps"] for p in PEERS if "rps" in result[p.name]]
     c, plain = result["couturier"], result["fastapi_plain"]
-    granian, uvicorn = servers["granian"], servers["uvicorn"]
+    granian, uvicorn = servers["granian"], servers["uvicorn"]  # medians by cell
     result["ratios"] = {
         "couturier_over_model_only": round(c["rps"] / result["model_only_asgi"]["rps"], 3),
         "granian_over_uvicorn_rps": {
@@ -477,6 +480,9 @@ def tabular(work: Path, model: Path, x: np.ndarray, seconds: int, peers: bool) -
         "granian_over_uvicorn_p99": {
             k: round(granian[k]["p99_ms"] / uvicorn[k]["p99_ms"], 3) for k in granian
         },
+        "couturier_uvicorn_over_model_only": round(
+            uvicorn["couturier"]["rps"] / result["model_only_asgi"]["rps"], 3
+        ),
         "couturier_over_fastapi_plain": round(c["rps"] / plain["rps"], 3),
         "couturier_over_noop": round(c["rps"] / result["noop_asgi"]["rps"], 3),
         "couturier_over_best_peer": round(c["rps"] / max(measured), 3) if measured else None,
@@ -631,14 +637,13 @@ class _Connection:
     def __init__(self, reader: Any, writer: Any) -> None:
         self.reader, self.writer = reader, writer
 
-    async def send(self, request: bytes) -> int:
+    async def send(self, request: bytes) -> tuple[int, bool]:
+        """The answer's status, and whether the connection can take another request."""
         self.writer.write(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
-        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
         await self.reader.readexactly(int(length.group(1)) if length else 0)
-        if re.search(rb"(?i)connection: *close", head):
-            raise ConnectionResetError("closed by the server")
-        return int(head[9:12])
+        return int(head[9:12]), re.search(rb"(?im)^connection: *close", head) is None
 
 
 async def _open_loop(
@@ -661,13 +666,21 @@ async def _open_loop(
     async def one(at: float) -> None:
         sent = clock()
         connection = None
-        try:
+
+        async def answer() -> tuple[int, bool]:
+            nonlocal connection
             if idle:
                 connection = idle.pop()
             else:
                 connection = _Connection(*await asyncio.open_connection("127.0.0.1", port))
-            status = await asyncio.wait_for(connection.send(request), 10)
-            idle.append(connection)
+            return await connection.send(request)
+
+        try:
+            status, reusable = await asyncio.wait_for(answer(), 10)
+            if reusable:
+                idle.append(connection)  # type: ignore[arg-type]
+            else:
+                connection.writer.close()  # type: ignore[union-attr]
         except (OSError, asyncio.IncompleteReadError, TimeoutError):
             status = 0
             if connection is not None:
@@ -761,9 +774,12 @@ def _authenticate_inprocess(home: Path, body: bytes, rate: float, seconds: int) 
     """The same graph on the same request, called in this process at the same even rate: the
     service ``/v1/authenticate`` mounts (features, image model, reference search, fusion, the
     prediction log), built as its ``mount`` builds it, the body parsed as the route parses it.
-    What HTTP, the server and the framework add is the rest of the served p99."""
+    What HTTP, the server and the framework add is the rest of the served p99 (and wrk's share
+    of the cores: this runs alone)."""
     import asyncio
     import gc
+
+    import uvloop
 
     from couturier.domains.authentication import fusion
     from couturier.domains.authentication.features import FEATURES as AUTH_FEATURES
@@ -809,7 +825,7 @@ def _authenticate_inprocess(home: Path, body: bytes, rate: float, seconds: int) 
 
     gc.collect()  # as the server's lifespan does before its first request (docs/serving.md)
     gc.freeze()
-    took = np.asarray(asyncio.run(run())) * 1000
+    took = np.asarray(uvloop.run(run())) * 1000  # the servers' loop
     return {
         "requests": len(took),
         "rps": round(len(took) / seconds, 1),

@@ -40,4 +40,6 @@ def serve_cmd(
     load_settings()  # bad settings fail here, in one readable line, before a server starts
     console.print(f"listening on {host}:{port} ({server.value})")
     options = {"alias": alias, "follow": follow, "canary_share": canary_share}
-    serving_server.run(host, port, options, server.value)
+    serving_server.run(
+        host, port, options, "uvicorn" if server is HttpServer.uvicorn else "granian"
+    )

@@ -1,7 +1,8 @@
 """An app served by uvicorn in a thread of this process, for as long as a block runs.
 
 For a process that serves and does other work at once: the replay (its server answers while
-the replay drives it) and the tests. ``couturier serve`` runs uvicorn in the foreground.
+the replay drives it) and the tests. ``couturier serve`` runs Granian in the foreground
+(``couturier.serving.server``; its only in-process mode is experimental).
 """
 
 from __future__ import annotations

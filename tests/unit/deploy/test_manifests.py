@@ -119,7 +119,7 @@ def test_a_rolling_update_drains_before_it_stops(rendered: dict[str, dict[str, A
     longer = by_kind(manifests(Values(image="couturier:1", drain_seconds=45)))["Deployment"]
     pod = longer["spec"]["template"]["spec"]
     assert pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "45"]
-    assert pod["terminationGracePeriodSeconds"] == 75  # the drain, then 30 s for uvicorn
+    assert pod["terminationGracePeriodSeconds"] == 75  # the drain, then 30 s for the server
     assert rendered["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
 
 
