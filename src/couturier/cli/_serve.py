@@ -38,6 +38,8 @@ def serve_cmd(
     from couturier.serving import server as serving_server
 
     load_settings()  # bad settings fail here, in one readable line, before a server starts
+    if server is HttpServer.granian:
+        host = serving_server.listen_address(host)  # a bad --host too
     console.print(f"listening on {host}:{port} ({server.value})")
     options = {"alias": alias, "follow": follow, "canary_share": canary_share}
     serving_server.run(
