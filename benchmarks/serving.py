@@ -773,7 +773,8 @@ def surge(work: Path, model: Path, seconds: int, saturation_rps: float | None) -
 def _authenticate_inprocess(home: Path, body: bytes, rate: float, seconds: int) -> dict[str, Any]:
     """The same graph on the same request, called in this process at the same even rate: the
     service ``/v1/authenticate`` mounts (features, image model, reference search, fusion, the
-    prediction log), built as its ``mount`` builds it, the body parsed as the route parses it.
+    prediction log), built by ``build_service`` as ``mount`` builds it, the body parsed as the
+    route parses it.
     What HTTP, the server and the framework add is the rest of the served p99 (and wrk's share
     of the cores: this runs alone)."""
     import asyncio
@@ -781,11 +782,7 @@ def _authenticate_inprocess(home: Path, body: bytes, rate: float, seconds: int) 
 
     import uvloop
 
-    from couturier.domains.authentication import fusion
-    from couturier.domains.authentication.features import FEATURES as AUTH_FEATURES
-    from couturier.domains.authentication.graph import AuthenticationGraph
-    from couturier.domains.authentication.service import AuthenticateRequest, AuthenticationService
-    from couturier.features import open_online_reader
+    from couturier.domains.authentication.service import AuthenticateRequest, build_service
     from couturier.registry import ModelRegistry
     from couturier.serving import Metrics, ServiceContext
     from couturier.settings import Settings
@@ -794,17 +791,9 @@ def _authenticate_inprocess(home: Path, body: bytes, rate: float, seconds: int) 
     registry = ModelRegistry(settings)
     try:
         context = ServiceContext(settings=settings, registry=registry, metrics=Metrics())
-        graphs = context.follow(
-            fusion.MODEL_NAME, AuthenticationGraph.from_registry, check=AuthenticationGraph.check
-        )
+        service = build_service(context)
     finally:
         registry.close()
-    service = AuthenticationService(
-        graphs,
-        lambda: open_online_reader(AUTH_FEATURES, settings),
-        feature_timeout_s=settings.online_budget_ms / 1000,
-        log=context.predictions("authentication"),
-    )
 
     async def run() -> list[float]:
         async def once() -> float:

@@ -465,15 +465,16 @@ def router(service: AuthenticationService, metrics: Metrics | None = None) -> AP
     return api
 
 
-def mount(context: ServiceContext) -> APIRouter:
-    """The domain's ``service`` hook: ``/v1/authenticate`` over the graph the registry's
-    ``authentication`` champion (or canary) names, followed as it moves."""
+def build_service(context: ServiceContext) -> AuthenticationService:
+    """The service ``/v1/authenticate`` runs: the graph the registry's ``authentication``
+    champion (or canary) names, followed as it moves, with the context's settings, prediction
+    log, clock and image tier. (``benchmarks/serving.py`` calls it in process too.)"""
     from couturier.domains.authentication.features import FEATURES
 
     graphs = context.follow(
         fusion.MODEL_NAME, AuthenticationGraph.from_registry, check=AuthenticationGraph.check
     )
-    service = AuthenticationService(
+    return AuthenticationService(
         graphs,
         lambda: open_online_reader(FEATURES, context.settings),
         feature_timeout_s=context.settings.online_budget_ms / 1000,
@@ -481,6 +482,11 @@ def mount(context: ServiceContext) -> APIRouter:
         clock=context.clock,
         image_tier=context.remote(image_model.MODEL_NAME),
     )
+
+
+def mount(context: ServiceContext) -> APIRouter:
+    """The domain's ``service`` hook: ``/v1/authenticate`` over :func:`build_service`."""
+    service = build_service(context)
     try:  # build the reader now, off the first request; if it cannot be built yet, retry later
         _ = service.reader
     except DependencyUnavailableError as exc:
